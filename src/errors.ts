@@ -29,7 +29,8 @@ export type ProxyErrorCode =
   | "DCP_DAEMON_PROTOCOL"
   // Startup and configuration.
   | "DCP_LISTEN_SOCKET_IN_USE"
-  | "DCP_BAD_OPTION";
+  | "DCP_BAD_OPTION"
+  | "DCP_INTERNAL";
 
 export class ProxyError extends Error {
   override readonly name: string = "ProxyError";
@@ -78,5 +79,5 @@ export class ConfigError extends ProxyError {
 /** Any thrown value as a ProxyError; unknown failures become a 500 without leaking internals. */
 export function asProxyError(error: unknown): ProxyError {
   if (error instanceof ProxyError) return error;
-  return new ProxyError("DCP_BAD_REQUEST", 500, "internal proxy error", { cause: error });
+  return new ProxyError("DCP_INTERNAL", 500, "internal proxy error", { cause: error });
 }
