@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+/**
+ * dockerd-ci-proxy's command: parse options, start the proxy, stop cleanly on
+ * SIGTERM/SIGINT (exit 0). Startup failures print one line and exit 1 (2 for
+ * bad options).
+ */
+import { groupOf } from "./sources/listen-socket.js";
+import { parseCommandLine } from "./config.js";
+import { ProxyError } from "./errors.js";
+import { createLogger } from "./logging.js";
+import { DEFAULT_MAX_HEADER_BYTES, startProxy } from "./proxy.js";
+
+async function main(): Promise<number> {
+  const outcome = parseCommandLine(process.argv.slice(2), process.env, {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+  });
+  if (outcome.kind === "exit") return outcome.code;
+  const { config } = outcome;
+  const log = createLogger({ debug: config.debug });
+  let proxy;
+  try {
+    proxy = await startProxy({
+      ...config,
+      listenGid: groupOf(config.dockerSocket),
+      maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
+      log,
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log.fatal({ code: error instanceof ProxyError ? error.code : undefined }, message);
+    log.flush();
+    process.stderr.write(`dockerd-ci-proxy: ${message}\n`);
+    return error instanceof ProxyError && error.status === 2 ? 2 : 1;
+  }
+  const running = proxy;
+  return new Promise<number>((resolve) => {
+    const shutdown = (signal: NodeJS.Signals) => {
+      log.info({ signal }, "shutting down");
+      void running.stop().then(() => resolve(0));
+    };
+    process.once("SIGTERM", shutdown);
+    process.once("SIGINT", shutdown);
+  });
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    // Open keep-alive sockets must not hold the process after shutdown.
+    setTimeout(() => process.exit(code), 100).unref();
+  },
+  (error: unknown) => {
+    process.stderr.write(`dockerd-ci-proxy: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);

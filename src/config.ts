@@ -1,0 +1,182 @@
+/**
+ * Command line and environment → configuration.
+ *
+ * The original tool's spellings (`--dockersocket, --ds`, `DCP_*`, …) are kept
+ * exactly, so that it is a drop-in replacement; options it did not have use
+ * kebab-case. Every option can come from the environment; the command line
+ * wins. Boolean variables are read like Go's strconv.ParseBool (what the
+ * original accepted): "1/t/true" and "0/f/false" in any case, anything else
+ * is an error, never a silent "on".
+ */
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, Option } from "commander";
+import { ConfigError } from "./errors.js";
+
+export interface CliConfig {
+  readonly debug: boolean;
+  readonly dockerSocket: string;
+  readonly listenSocket: string;
+  readonly cgroupParent: boolean;
+  readonly labels: ReadonlyMap<string, string>;
+  readonly listenMode: number;
+  readonly maxBodyBytes: number;
+  readonly shutdownGraceMs: number;
+}
+
+export type CliOutcome = { kind: "run"; config: CliConfig } | { kind: "exit"; code: number };
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+
+export function parseCommandLine(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  output: { out(text: string): void; err(text: string): void },
+): CliOutcome {
+  const program = new Command()
+    .name("dockerd-ci-proxy")
+    .description("Docker daemon UNIX-socket proxy for CI: labels every resource its clients create, and can put child containers under the agent's cgroup parent.")
+    .version(VERSION, "-v, --version", "print the version")
+    .helpOption("-h, --help", "show help")
+    .exitOverride()
+    .configureOutput({ writeOut: output.out, writeErr: output.err })
+    .showSuggestionAfterError(true)
+    .addOption(new Option("-d, --debug", "debug mode: log every request head (credentials redacted) (env: DCP_DEBUG)"))
+    .addOption(
+      new Option("--ds, --dockersocket <path>", "the Docker daemon API UNIX socket to connect to")
+        .env("DCP_DOCKER_SOCKET")
+        .default("/var/run/docker.sock"),
+    )
+    .addOption(
+      new Option("--ls, --listensocket <path>", "the UNIX socket this proxy listens on; point Docker clients at it")
+        .env("DCP_LISTEN_SOCKET")
+        .default("/var/run/docker-ci-proxy.sock"),
+    )
+    .addOption(new Option("--cp, --cgroupparent", "put created containers under this container's cgroup parent (env: DCP_CGROUP_PARENT)"))
+    .addOption(
+      new Option("--ln, --labelname <name>", "the label name to apply to created resources").env("DCP_LABEL_NAME").default("Created-Via"),
+    )
+    .addOption(
+      new Option("--lv, --labelvalue <value>", "the label value to apply to created resources")
+        .env("DCP_LABEL_VALUE")
+        .default("dockerd-ci-proxy"),
+    )
+    .addOption(
+      new Option("--label <key=value>", "an extra label for created resources; repeatable (env: DCP_LABELS, comma-separated)")
+        .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
+    )
+    .addOption(
+      new Option("--listen-mode <octal>", "file mode of the listen socket; its group is the Docker socket's group")
+        .env("DCP_LISTEN_MODE")
+        .default("660"),
+    )
+    .addOption(
+      new Option("--max-body <bytes>", "largest request body the proxy buffers to rewrite (suffixes k, m, g)")
+        .env("DCP_MAX_BODY")
+        .default("16m"),
+    )
+    .addOption(
+      new Option("--shutdown-grace <seconds>", "how long SIGTERM/SIGINT waits for requests in flight")
+        .env("DCP_SHUTDOWN_GRACE")
+        .default("5"),
+    );
+
+  try {
+    program.parse([...argv], { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; usage errors exit 2 like other CLI tools.
+      return { kind: "exit", code: error.exitCode === 0 ? 0 : 2 };
+    }
+    throw error;
+  }
+  const options = program.opts<{
+    debug?: boolean;
+    dockersocket: string;
+    listensocket: string;
+    cgroupparent?: boolean;
+    labelname: string;
+    labelvalue: string;
+    label?: string[];
+    listenMode: string;
+    maxBody: string;
+    shutdownGrace: string;
+  }>();
+  try {
+    return {
+      kind: "run",
+      config: {
+        debug: options.debug ?? envBoolean(env, "DCP_DEBUG"),
+        dockerSocket: nonEmpty(options.dockersocket, "--dockersocket"),
+        listenSocket: nonEmpty(options.listensocket, "--listensocket"),
+        cgroupParent: options.cgroupparent ?? envBoolean(env, "DCP_CGROUP_PARENT"),
+        labels: labelMap(options.labelname, options.labelvalue, [...splitList(env["DCP_LABELS"]), ...(options.label ?? [])]),
+        listenMode: fileMode(options.listenMode),
+        maxBodyBytes: byteSize(options.maxBody),
+        shutdownGraceMs: seconds(options.shutdownGrace) * 1000,
+      },
+    };
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      output.err(`error: ${error.message}\n`);
+      return { kind: "exit", code: 2 };
+    }
+    throw error;
+  }
+}
+
+function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean {
+  const value = env[name];
+  if (value === undefined || value === "") return false;
+  if (/^(1|t|true)$/i.test(value)) return true;
+  if (/^(0|f|false)$/i.test(value)) return false;
+  throw new ConfigError(`${name} must be true or false, not ${JSON.stringify(value)}`);
+}
+
+function nonEmpty(value: string, option: string): string {
+  if (value.length === 0) throw new ConfigError(`${option} must not be empty`);
+  return value;
+}
+
+function splitList(value: string | undefined): string[] {
+  return value ? value.split(",").filter((item) => item.trim().length > 0) : [];
+}
+
+function labelMap(name: string, value: string, extra: readonly string[]): Map<string, string> {
+  const labels = new Map<string, string>();
+  for (const entry of extra) {
+    const equals = entry.indexOf("=");
+    if (equals <= 0) throw new ConfigError(`--label ${JSON.stringify(entry)} must be key=value`);
+    labels.set(checkedLabelText(entry.slice(0, equals).trim()), checkedLabelText(entry.slice(equals + 1)));
+  }
+  // The main label is set last: it wins over an extra one with the same key.
+  labels.set(checkedLabelText(nonEmpty(name, "--labelname")), checkedLabelText(value));
+  return labels;
+}
+
+function checkedLabelText(text: string): string {
+  // A newline could not be carried in an import/commit "LABEL" change line.
+  if (/[\r\n\0]/.test(text)) throw new ConfigError(`label ${JSON.stringify(text)} must not contain line breaks or NUL`);
+  return text;
+}
+
+function fileMode(text: string): number {
+  if (!/^0?[0-7]{3}$/.test(text)) throw new ConfigError(`--listen-mode must be an octal file mode like 660, not ${JSON.stringify(text)}`);
+  return parseInt(text, 8);
+}
+
+function byteSize(text: string): number {
+  const match = /^([0-9]+)([kmg]?)b?$/i.exec(text.trim());
+  if (!match) throw new ConfigError(`--max-body must be a size like 16m, not ${JSON.stringify(text)}`);
+  const scale = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2]!.toLowerCase() as "" | "k" | "m" | "g"];
+  const bytes = Number(match[1]) * scale;
+  if (bytes < 1024) throw new ConfigError("--max-body must be at least 1k");
+  return bytes;
+}
+
+function seconds(text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0) throw new ConfigError(`--shutdown-grace must be a number of seconds, not ${JSON.stringify(text)}`);
+  return value;
+}

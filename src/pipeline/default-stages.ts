@@ -1,0 +1,28 @@
+/**
+ * The built-in request stages, in order. User stages go after the
+ * injections and before serialization, so they see (and may change) the
+ * rewritten request and cannot be skipped by it.
+ */
+import type { Stage } from "./stage.js";
+import { bufferBodyStage } from "./stages/buffer-body.js";
+import { classifyStage } from "./stages/classify.js";
+import { injectCgroupStage } from "./stages/inject-cgroup.js";
+import { injectLabelsStage } from "./stages/inject-labels.js";
+import { serializeStage } from "./stages/serialize.js";
+
+export interface InjectionConfig {
+  /** Labels put on every created resource; the proxy's value wins over the client's. */
+  readonly labels: ReadonlyMap<string, string>;
+  readonly maxBodyBytes: number;
+}
+
+export function defaultStages(config: InjectionConfig, extraStages: readonly Stage[] = []): Stage[] {
+  return [
+    classifyStage,
+    bufferBodyStage(config.maxBodyBytes),
+    injectLabelsStage(config.labels),
+    injectCgroupStage(),
+    ...extraStages,
+    serializeStage,
+  ];
+}

@@ -1,0 +1,54 @@
+/**
+ * The value that flows through the request pipeline: one per HTTP request.
+ *
+ * The head is parsed; the body stays a Node stream (`body`), because RxJS has
+ * no backpressure and a build context can be gigabytes. Stages that must see
+ * the body (to rewrite JSON) buffer it into `bufferedBody` under a limit.
+ */
+import type { Readable } from "node:stream";
+import type { Logger } from "pino";
+import type { ProxyError } from "../errors.js";
+import type { RequestHead } from "../protocol/request-head.js";
+import type { Route } from "../routing/routes.js";
+
+/**
+ * How a request is rewritten: not at all, in its JSON body, or in its query
+ * string. `target` names the resource kind for messages and logs.
+ */
+export type RewritePlan =
+  | { readonly kind: "passthrough" }
+  | { readonly kind: "json-body"; readonly target: JsonBodyTarget }
+  | { readonly kind: "query"; readonly target: QueryTarget };
+
+export type JsonBodyTarget = "container" | "network" | "volume" | "service" | "secret" | "config";
+export type QueryTarget = "build" | "import" | "commit";
+
+export interface ProxyRequest {
+  /** Sequence number within its connection, from 1. */
+  readonly seq: number;
+  readonly connectionId: number;
+  readonly head: RequestHead;
+  /** The raw body bytes as framed on the wire (chunk framing included); null when there is none. */
+  readonly body: Readable | null;
+  readonly receivedAt: number;
+  readonly log: Logger;
+  /** Which API call this is, as the daemon will route it (set when the head is parsed). */
+  route?: Route;
+  /** What must be rewritten (set by the classify stage). */
+  plan?: RewritePlan;
+  /** Tells a client that sent `Expect: 100-continue` to go on, in response order. */
+  readonly sendContinue: () => void;
+  /** The whole body content (chunk framing removed), once a stage has buffered it. */
+  bufferedBody?: Buffer;
+  /** Changes that the serialize stage applies to the head. */
+  rewrite: {
+    target?: string;
+    body?: Buffer;
+    /** Lower-case header names to leave out (e.g. "expect" once the proxy answered it). */
+    dropHeaders?: Set<string>;
+  };
+  /** Set by a stage that refuses the request: the client gets this error, the daemon nothing. */
+  refusal?: ProxyError;
+  /** The bytes to send upstream in place of the head, set by the serialize stage. */
+  outgoingHead?: Buffer;
+}

@@ -1,0 +1,50 @@
+/**
+ * A stage is one small step of the request pipeline, and the extension point
+ * for users: a stage looks at (and may change) a request, or refuses it by
+ * throwing a ProxyError. Stages run in order, one request at a time per
+ * connection (HTTP/1.1 answers in order), each connection independently.
+ *
+ * A stage never sees a request that an earlier stage refused, and an error it
+ * throws only refuses that one request: it cannot break the connection or
+ * the process (an RxJS error left unhandled would be rethrown and kill it).
+ */
+import { concatMap, defer, type MonoTypeOperatorFunction, of, catchError, map, type Observable } from "rxjs";
+import { asProxyError } from "../errors.js";
+import type { ProxyRequest } from "./proxy-request.js";
+
+export interface Stage {
+  /** Short name for logs, e.g. "inject-labels". */
+  readonly name: string;
+  /** Returns the request (changed or not), or throws a ProxyError to refuse it. */
+  process(request: ProxyRequest): ProxyRequest | Promise<ProxyRequest>;
+}
+
+/** The stage as an RxJS operator: synchronous stages stay synchronous (no scheduling per request). */
+export function stageOperator(stage: Stage): MonoTypeOperatorFunction<ProxyRequest> {
+  return concatMap((request: ProxyRequest): Observable<ProxyRequest> => {
+    if (request.refusal) return of(request);
+    let result: ProxyRequest | Promise<ProxyRequest>;
+    try {
+      result = stage.process(request);
+    } catch (error) {
+      return of(refused(request, error, stage));
+    }
+    if (!(result instanceof Promise)) return of(result);
+    return defer(() => result).pipe(
+      map((value) => value),
+      catchError((error: unknown) => of(refused(request, error, stage))),
+    );
+  });
+}
+
+function refused(request: ProxyRequest, error: unknown, stage: Stage): ProxyRequest {
+  const refusal = asProxyError(error);
+  if (refusal.status >= 500) request.log.error({ err: error, stage: stage.name }, "stage failed");
+  request.refusal = refusal;
+  return request;
+}
+
+/** All stages, in order, as one operator. */
+export function pipelineOf(stages: readonly Stage[]): MonoTypeOperatorFunction<ProxyRequest> {
+  return (source) => stages.reduce((stream, stage) => stream.pipe(stageOperator(stage)), source);
+}

@@ -1,0 +1,81 @@
+/**
+ * classify: decides what a request needs rewritten, and refuses the shapes
+ * that could make the daemon read parameters the proxy did not see.
+ *
+ * Query-rewritten calls (build, import, commit) are refused with a form or
+ * multipart body, because Go's ParseForm lets form values in the body
+ * override the query string. JSON-rewritten calls are refused with a body
+ * that is not declared as JSON, which the daemon would reject anyway.
+ */
+import { RewriteError } from "../../errors.js";
+import { headerValues } from "../../protocol/http-head.js";
+const isImageImport = (query: string): boolean => !/(^|&)fromImage=[^&]/.test(query); // TEMP
+import type { RouteKind } from "../../routing/routes.js";
+import type { ProxyRequest, RewritePlan } from "../proxy-request.js";
+import type { Stage } from "../stage.js";
+
+const PASSTHROUGH: RewritePlan = { kind: "passthrough" };
+
+const JSON_BODY_PLANS: Partial<Record<RouteKind, RewritePlan>> = {
+  "container-create": { kind: "json-body", target: "container" },
+  "network-create": { kind: "json-body", target: "network" },
+  "volume-create": { kind: "json-body", target: "volume" },
+  "service-create": { kind: "json-body", target: "service" },
+  "service-update": { kind: "json-body", target: "service" },
+  "secret-create": { kind: "json-body", target: "secret" },
+  "secret-update": { kind: "json-body", target: "secret" },
+  "config-create": { kind: "json-body", target: "config" },
+  "config-update": { kind: "json-body", target: "config" },
+};
+
+export const classifyStage: Stage = {
+  name: "classify",
+  process(request: ProxyRequest): ProxyRequest {
+    request.plan = planFor(request);
+    if (request.plan.kind === "query") refuseFormBodies(request);
+    if (request.plan.kind === "json-body") requireJsonContentType(request);
+    return request;
+  },
+};
+
+function planFor(request: ProxyRequest): RewritePlan {
+  const route = request.route;
+  if (!route) return PASSTHROUGH;
+  const jsonPlan = JSON_BODY_PLANS[route.kind];
+  if (jsonPlan) return jsonPlan;
+  switch (route.kind) {
+    case "build":
+      return { kind: "query", target: "build" };
+    case "commit":
+      return { kind: "query", target: "commit" };
+    case "image-create":
+      // A pull (fromImage set) creates nothing new of the client's making.
+      return isImageImport(route.rawQuery) ? { kind: "query", target: "import" } : PASSTHROUGH;
+    default:
+      return PASSTHROUGH;
+  }
+}
+
+function mediaTypes(request: ProxyRequest): string[] {
+  return headerValues(request.head.fields, "content-type").map((value) => value.split(";")[0]!.trim().toLowerCase());
+}
+
+function refuseFormBodies(request: ProxyRequest): void {
+  const types = mediaTypes(request);
+  if (types.length > 1) throw new RewriteError("DCP_BAD_CONTENT_TYPE", "repeated Content-Type header");
+  const type = types[0];
+  if (type === "application/x-www-form-urlencoded" || type === "multipart/form-data") {
+    throw new RewriteError(
+      "DCP_BAD_CONTENT_TYPE",
+      `Content-Type ${type} is not accepted on this call through dockerd-ci-proxy: its parameters must be in the query string`,
+    );
+  }
+}
+
+function requireJsonContentType(request: ProxyRequest): void {
+  if (request.head.framing.kind === "none") return; // no body: the rewrite supplies one
+  const types = mediaTypes(request);
+  if (types.length !== 1 || types[0] !== "application/json") {
+    throw new RewriteError("DCP_BAD_CONTENT_TYPE", "Content-Type specified must be application/json");
+  }
+}

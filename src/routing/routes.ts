@@ -1,0 +1,72 @@
+/**
+ * Which Docker API call a request is, as far as the proxy cares.
+ *
+ * Only two things matter: calls that create a resource (they are rewritten)
+ * and calls whose connection may turn into a raw stream (attach, exec start,
+ * and anything asking to Upgrade). Everything else is "passthrough" and is
+ * forwarded untouched. Matching is case-insensitive and method-insensitive on
+ * purpose: rewriting a request the daemon would reject costs nothing, missing
+ * one it would accept breaks the proxy's promise.
+ */
+import { daemonPath } from "./daemon-path.js";
+
+export type RouteKind =
+  | "container-create"
+  | "build"
+  | "network-create"
+  | "volume-create"
+  | "service-create"
+  | "service-update"
+  | "secret-create"
+  | "secret-update"
+  | "config-create"
+  | "config-update"
+  | "image-create"
+  | "commit"
+  | "attach"
+  | "exec-start"
+  | "passthrough";
+
+export interface Route {
+  readonly kind: RouteKind;
+  /** The decoded, cleaned, unversioned path (for logs). */
+  readonly path: string;
+  readonly rawQuery: string;
+  /** The daemon may answer by turning the connection into a raw byte stream. */
+  readonly mayHijack: boolean;
+}
+
+const SEGMENT = "[^/]+";
+const TABLE: ReadonlyArray<readonly [RegExp, RouteKind]> = [
+  [/^\/containers\/create$/i, "container-create"],
+  [/^\/build$/i, "build"],
+  [/^\/networks\/create$/i, "network-create"],
+  [/^\/volumes\/create$/i, "volume-create"],
+  [/^\/services\/create$/i, "service-create"],
+  [new RegExp(`^/services/${SEGMENT}/update$`, "i"), "service-update"],
+  [/^\/secrets\/create$/i, "secret-create"],
+  [new RegExp(`^/secrets/${SEGMENT}/update$`, "i"), "secret-update"],
+  [/^\/configs\/create$/i, "config-create"],
+  [new RegExp(`^/configs/${SEGMENT}/update$`, "i"), "config-update"],
+  [/^\/images\/create$/i, "image-create"],
+  [/^\/commit$/i, "commit"],
+  [new RegExp(`^/containers/${SEGMENT}/attach$`, "i"), "attach"],
+  [new RegExp(`^/exec/${SEGMENT}/start$`, "i"), "exec-start"],
+];
+
+const HIJACK_KINDS: ReadonlySet<RouteKind> = new Set(["attach", "exec-start"]);
+
+export function classifyRoute(method: string, target: string, wantsUpgrade: boolean): Route {
+  const { route, rawQuery } = daemonPath(target);
+  // Every creating and hijacking call is a POST; a GET can be served as-is.
+  let kind: RouteKind = "passthrough";
+  if (method.toUpperCase() !== "GET" && method.toUpperCase() !== "HEAD") {
+    for (const [pattern, candidate] of TABLE) {
+      if (pattern.test(route)) {
+        kind = candidate;
+        break;
+      }
+    }
+  }
+  return { kind, path: route, rawQuery, mayHijack: wantsUpgrade || HIJACK_KINDS.has(kind) };
+}

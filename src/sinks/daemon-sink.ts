@@ -1,0 +1,126 @@
+/**
+ * The daemon end of one client connection.
+ *
+ * Each client connection gets its own daemon connection, opened on its first
+ * request (idle clients hold no daemon socket). Requests are written in order;
+ * a request's observable completes when its head and body have been handed to
+ * the daemon socket, which is when the reader may parse the next one.
+ * Refused requests never touch the daemon: the relay answers them in turn.
+ */
+import { connect, type Socket } from "node:net";
+import type { Logger } from "pino";
+import { Observable } from "rxjs";
+import { DaemonError } from "../errors.js";
+import type { ProxyRequest } from "../pipeline/proxy-request.js";
+import { errorResponse } from "./error-response.js";
+import type { ResponseRelay } from "./response-relay.js";
+
+export class DaemonSink {
+  private upstream: Socket | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** The relay is created after the sink (it needs the sink for flow control). */
+  relay!: ResponseRelay;
+  onHijackedBodyEnd: () => void = () => {};
+
+  pause(): void {
+    this.upstream?.pause();
+  }
+
+  resume(): void {
+    this.upstream?.resume();
+  }
+
+  /** Half-closes the daemon side (the client finished sending on a raw stream). */
+  endInput(): void {
+    this.upstream?.end();
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.upstream?.destroy();
+  }
+
+  forward(request: ProxyRequest): Observable<ProxyRequest> {
+    return new Observable<ProxyRequest>((subscriber) => {
+      const done = () => {
+        subscriber.next(request);
+        subscriber.complete();
+      };
+      if (request.refusal) {
+        // Keep the connection only when the request was read to its end.
+        const fullyRead = request.body === null || request.bufferedBody !== undefined;
+        this.relay.respondLocally(request, errorResponse(request.refusal, { close: !fullyRead }), {
+          close: !fullyRead,
+          error: request.refusal,
+        });
+        request.body?.destroy();
+        done();
+        return;
+      }
+      if (this.closed) {
+        done();
+        return;
+      }
+      const upstream = this.connection();
+      this.relay.expectUpstream(request);
+      upstream.write(request.outgoingHead ?? request.head.raw);
+      if (request.rewrite.body) {
+        if (request.rewrite.body.length > 0) upstream.write(request.rewrite.body);
+        done();
+        return;
+      }
+      const body = request.body;
+      if (!body || request.bufferedBody !== undefined) {
+        done();
+        return;
+      }
+      body.on("data", (chunk: Buffer) => {
+        if (!upstream.write(chunk)) {
+          body.pause();
+          upstream.once("drain", () => body.resume());
+        }
+      });
+      body.once("end", () => {
+        if (this.relay.hijacked) upstream.end();
+        done();
+      });
+      body.once("error", (error) => {
+        // The client went away mid-body: the daemon must not act on half a request.
+        request.log.debug({ err: error.message }, "request body aborted");
+        upstream.destroy();
+        done();
+      });
+      return () => {
+        body.removeAllListeners("data");
+      };
+    });
+  }
+
+  private connection(): Socket {
+    if (this.upstream) return this.upstream;
+    const upstream = connect({ path: this.socketPath, allowHalfOpen: true });
+    upstream.setNoDelay(true);
+    this.upstream = upstream;
+    upstream.on("data", (chunk: Buffer) => this.relay.onUpstreamData(chunk));
+    upstream.on("end", () => this.relay.onUpstreamEnd());
+    upstream.on("error", (error: NodeJS.ErrnoException) => {
+      const unreachable = !upstream.readyState || upstream.connecting || error.code === "ENOENT" || error.code === "ECONNREFUSED";
+      const failure = unreachable
+        ? new DaemonError("DCP_DAEMON_UNREACHABLE", `cannot reach the Docker daemon at ${this.socketPath}: ${error.code ?? error.message}`, { cause: error })
+        : new DaemonError("DCP_DAEMON_UNREACHABLE", `lost the connection to the Docker daemon at ${this.socketPath}: ${error.code ?? error.message}`, { cause: error });
+      this.log.warn({ err: failure.message }, "daemon connection failed");
+      this.closed = true;
+      this.relay.onUpstreamEnd(failure);
+    });
+    upstream.on("close", () => {
+      this.closed = true;
+    });
+    return upstream;
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * Relays the daemon's responses to the client, byte for byte, while keeping
+ * track of where each one ends.
+ *
+ * One daemon connection serves one client connection, so responses already
+ * arrive in request order; the relay only needs their boundaries, to
+ *  - slot the proxy's own answers (refusals, 502s, 100 Continue) between them
+ *    in the order the client expects them,
+ *  - notice the moment a connection becomes a raw stream (101, or a 200 with a
+ *    Docker raw-stream content type on attach/exec), and
+ *  - report each finished exchange (status, bytes, duration) for logging.
+ * Bytes are written as they arrive, so streams (`logs -f`, `events`, the
+ * headers of `wait`) are flushed at once; the daemon socket is paused while
+ * the client cannot keep up.
+ */
+import type { Socket } from "node:net";
+import { Subject } from "rxjs";
+import { asProxyError, DaemonError, type ProxyError } from "../errors.js";
+import { ChunkedScanner } from "../protocol/chunked.js";
+import { findHeadEnd } from "../protocol/http-head.js";
+import { parseResponseHead, responseFraming } from "../protocol/response-head.js";
+import type { ProxyRequest } from "../pipeline/proxy-request.js";
+import { errorResponse } from "./error-response.js";
+
+export interface Exchange {
+  readonly request: ProxyRequest;
+  readonly status: number;
+  readonly bytesOut: number;
+  readonly hijacked: boolean;
+  readonly durationMs: number;
+  /** Set when the proxy answered itself. */
+  readonly error?: ProxyError;
+}
+
+export interface HijackListener {
+  hijacked(request: ProxyRequest): void;
+  notHijacked(request: ProxyRequest): void;
+}
+
+type Pending =
+  | { readonly kind: "upstream"; readonly request: ProxyRequest }
+  | { readonly kind: "local"; readonly request: ProxyRequest | undefined; readonly bytes: Buffer; readonly close: boolean; readonly error: ProxyError | undefined };
+
+type State =
+  | { kind: "head"; buffered: Buffer }
+  | { kind: "length"; remaining: number }
+  | { kind: "chunked"; scanner: ChunkedScanner }
+  | { kind: "until-close" }
+  | { kind: "raw" }
+  | { kind: "closed" };
+
+const RAW_STREAM_TYPES = ["application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream"];
+const EMPTY = Buffer.alloc(0);
+
+export class ResponseRelay {
+  readonly exchanges$ = new Subject<Exchange>();
+  private readonly queue: Pending[] = [];
+  private state: State = { kind: "head", buffered: EMPTY };
+  private status = 0;
+  private bytesOut = 0;
+  private upstreamPaused = false;
+
+  constructor(
+    private readonly client: Socket,
+    private readonly hijackListener: HijackListener,
+    /** Pauses and resumes the daemon socket for backpressure. */
+    private readonly upstreamFlow: { pause(): void; resume(): void },
+  ) {
+    client.on("drain", () => {
+      if (this.upstreamPaused) {
+        this.upstreamPaused = false;
+        this.upstreamFlow.resume();
+      }
+    });
+  }
+
+  /** True while responses are owed to the client. */
+  get busy(): boolean {
+    return this.queue.length > 0 || this.state.kind === "raw";
+  }
+
+  get hijacked(): boolean {
+    return this.state.kind === "raw";
+  }
+
+  expectUpstream(request: ProxyRequest): void {
+    this.queue.push({ kind: "upstream", request });
+  }
+
+  /** Queues an answer of the proxy's own, sent once every earlier response is complete. */
+  respondLocally(request: ProxyRequest | undefined, bytes: Buffer, options: { close: boolean; error?: ProxyError }): void {
+    this.queue.push({ kind: "local", request, bytes, close: options.close, error: options.error });
+    this.flushLocal();
+  }
+
+  onUpstreamData(chunk: Buffer): void {
+    try {
+      this.consume(chunk);
+    } catch (error) {
+      // The daemon broke HTTP framing: nothing sensible can follow on this connection.
+      this.failUpstream(asProxyError(error));
+    }
+  }
+
+  /** The daemon closed its side (or the connection failed): finish or fail what is owed. */
+  onUpstreamEnd(error?: Error): void {
+    const state = this.state;
+    if (state.kind === "raw") {
+      if (error) this.client.destroy();
+      else this.client.end();
+      this.state = { kind: "closed" };
+      this.completeCurrent(true);
+      return;
+    }
+    if (state.kind === "until-close") {
+      this.completeCurrent(false);
+      this.state = { kind: "head", buffered: EMPTY };
+    }
+    const failure =
+      error instanceof DaemonError
+        ? error
+        : new DaemonError("DCP_DAEMON_UNREACHABLE", "the Docker daemon closed the connection", { cause: error });
+    this.failUpstream(failure);
+  }
+
+  private consume(chunk: Buffer): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const state = this.state;
+      switch (state.kind) {
+        case "closed":
+          return;
+        case "raw":
+        case "until-close":
+          this.write(offset === 0 ? chunk : chunk.subarray(offset));
+          return;
+        case "length": {
+          const take = Math.min(state.remaining, chunk.length - offset);
+          this.write(take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
+          offset += take;
+          state.remaining -= take;
+          if (state.remaining === 0) this.responseDone();
+          break;
+        }
+        case "chunked": {
+          const take = state.scanner.scan(chunk, offset);
+          this.write(take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
+          offset += take;
+          if (state.scanner.done) this.responseDone();
+          break;
+        }
+        case "head": {
+          const rest = offset === 0 ? chunk : chunk.subarray(offset);
+          const buffered = state.buffered.length === 0 ? rest : Buffer.concat([state.buffered, rest]);
+          const end = findHeadEnd(buffered);
+          if (end === -1) {
+            state.buffered = buffered;
+            return;
+          }
+          const consumedFromChunk = end - state.buffered.length;
+          offset += consumedFromChunk;
+          state.buffered = EMPTY;
+          this.startResponse(buffered.subarray(0, end));
+          break;
+        }
+      }
+    }
+  }
+
+  private startResponse(rawHead: Buffer): void {
+    const head = parseResponseHead(rawHead);
+    const current = this.queue[0];
+    this.write(rawHead);
+    if (!current || current.kind !== "upstream") {
+      // Nothing was asked (the daemon speaking first): relay it and read to close.
+      this.state = { kind: "until-close" };
+      return;
+    }
+    const request = current.request;
+    if (head.status === 101 || (request.route?.mayHijack && head.status === 200 && isRawStream(head.contentType))) {
+      this.status = head.status;
+      this.state = { kind: "raw" };
+      this.hijackListener.hijacked(request);
+      return;
+    }
+    if (head.status >= 100 && head.status < 200) return; // interim (100 Continue): the final head follows
+    if (request.route?.mayHijack) this.hijackListener.notHijacked(request);
+    this.status = head.status;
+    const framing = responseFraming(head, request.head.method.toUpperCase());
+    switch (framing.kind) {
+      case "none":
+        this.responseDone();
+        return;
+      case "length":
+        this.state = { kind: "length", remaining: framing.length };
+        return;
+      case "chunked":
+        this.state = { kind: "chunked", scanner: new ChunkedScanner() };
+        return;
+      case "until-close":
+        this.state = { kind: "until-close" };
+        return;
+    }
+  }
+
+  private responseDone(): void {
+    this.completeCurrent(false);
+    this.state = { kind: "head", buffered: EMPTY };
+    this.flushLocal();
+  }
+
+  private completeCurrent(hijacked: boolean): void {
+    const current = this.queue.shift();
+    if (current?.kind === "upstream") {
+      this.exchanges$.next({
+        request: current.request,
+        status: this.status,
+        bytesOut: this.bytesOut,
+        hijacked,
+        durationMs: performance.now() - current.request.receivedAt,
+      });
+    }
+    this.status = 0;
+    this.bytesOut = 0;
+  }
+
+  /** Sends the proxy's own answers that are now at the front of the queue. */
+  private flushLocal(): void {
+    while (this.state.kind === "head" && this.state.buffered.length === 0) {
+      const next = this.queue[0];
+      if (!next || next.kind !== "local") return;
+      this.queue.shift();
+      this.write(next.bytes);
+      if (next.request && next.error) {
+        this.exchanges$.next({
+          request: next.request,
+          status: next.error.status,
+          bytesOut: next.bytes.length,
+          hijacked: false,
+          durationMs: performance.now() - next.request.receivedAt,
+          error: next.error,
+        });
+      }
+      if (next.close) {
+        this.state = { kind: "closed" };
+        this.client.end();
+        return;
+      }
+    }
+  }
+
+  /**
+   * The daemon connection is unusable. A response that has not started yet is
+   * answered with a 502; one that has started cannot be mended, so the client
+   * connection is cut, as a direct connection would be.
+   */
+  private failUpstream(error: ProxyError): void {
+    if (this.state.kind === "closed") return;
+    const started = this.state.kind !== "head" || this.state.buffered.length > 0;
+    const current = this.queue[0];
+    if (started) {
+      this.state = { kind: "closed" };
+      this.client.destroy();
+      return;
+    }
+    if (!current) {
+      // Nothing owed: the daemon closed an idle connection, so close ours too.
+      this.state = { kind: "closed" };
+      this.client.end();
+      return;
+    }
+    if (current.kind === "upstream") {
+      this.queue.splice(0, this.queue.length);
+      this.respondLocally(current.request, errorResponse(error, { close: true }), { close: true, error });
+    }
+  }
+
+  private write(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    this.bytesOut += bytes.length;
+    if (!this.client.write(bytes) && !this.upstreamPaused) {
+      this.upstreamPaused = true;
+      this.upstreamFlow.pause();
+    }
+  }
+}
+
+function isRawStream(contentType: string): boolean {
+  return RAW_STREAM_TYPES.some((type) => contentType.startsWith(type));
+}
