@@ -43,44 +43,20 @@ export function parseCommandLine(
     .configureOutput({ writeOut: output.out, writeErr: output.err })
     .showSuggestionAfterError(true)
     .addOption(new Option("-d, --debug", "debug mode: log every request head (credentials redacted) (env: DCP_DEBUG)"))
+    .addOption(option("--ds, --dockersocket <path>", "the Docker daemon API UNIX socket to connect to", "DCP_DOCKER_SOCKET", "/var/run/docker.sock"))
     .addOption(
-      new Option("--ds, --dockersocket <path>", "the Docker daemon API UNIX socket to connect to")
-        .env("DCP_DOCKER_SOCKET")
-        .default("/var/run/docker.sock"),
-    )
-    .addOption(
-      new Option("--ls, --listensocket <path>", "the UNIX socket this proxy listens on; point Docker clients at it")
-        .env("DCP_LISTEN_SOCKET")
-        .default("/var/run/docker-ci-proxy.sock"),
+      option("--ls, --listensocket <path>", "the UNIX socket this proxy listens on; point Docker clients at it", "DCP_LISTEN_SOCKET", "/var/run/docker-ci-proxy.sock"),
     )
     .addOption(new Option("--cp, --cgroupparent", "put created containers under this container's cgroup parent (env: DCP_CGROUP_PARENT)"))
-    .addOption(
-      new Option("--ln, --labelname <name>", "the label name to apply to created resources").env("DCP_LABEL_NAME").default("Created-Via"),
-    )
-    .addOption(
-      new Option("--lv, --labelvalue <value>", "the label value to apply to created resources")
-        .env("DCP_LABEL_VALUE")
-        .default("dockerd-ci-proxy"),
-    )
+    .addOption(option("--ln, --labelname <name>", "the label name to apply to created resources", "DCP_LABEL_NAME", "Created-Via"))
+    .addOption(option("--lv, --labelvalue <value>", "the label value to apply to created resources", "DCP_LABEL_VALUE", "dockerd-ci-proxy"))
     .addOption(
       new Option("--label <key=value>", "an extra label for created resources; repeatable (env: DCP_LABELS, comma-separated)")
         .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
     )
-    .addOption(
-      new Option("--listen-mode <octal>", "file mode of the listen socket; its group is the Docker socket's group")
-        .env("DCP_LISTEN_MODE")
-        .default("660"),
-    )
-    .addOption(
-      new Option("--max-body <bytes>", "largest request body the proxy buffers to rewrite (suffixes k, m, g)")
-        .env("DCP_MAX_BODY")
-        .default("16m"),
-    )
-    .addOption(
-      new Option("--shutdown-grace <seconds>", "how long SIGTERM/SIGINT waits for requests in flight")
-        .env("DCP_SHUTDOWN_GRACE")
-        .default("5"),
-    );
+    .addOption(option("--listen-mode <octal>", "file mode of the listen socket; its group is the Docker socket's group", "DCP_LISTEN_MODE", "660"))
+    .addOption(option("--max-body <bytes>", "largest request body the proxy buffers to rewrite (suffixes k, m, g)", "DCP_MAX_BODY", "16m"))
+    .addOption(option("--shutdown-grace <seconds>", "how long SIGTERM/SIGINT waits for requests in flight", "DCP_SHUTDOWN_GRACE", "5"));
 
   try {
     program.parse([...argv], { from: "user" });
@@ -90,6 +66,12 @@ export function parseCommandLine(
       return { kind: "exit", code: error.exitCode === 0 ? 0 : 2 };
     }
     throw error;
+  }
+  // Environment values apply where the command line said nothing. (Commander's
+  // own .env() reads process.env only, which would make this untestable.)
+  for (const [name, variable] of ENV_OF) {
+    const value = env[variable];
+    if (program.getOptionValueSource(name) === "default" && value !== undefined) program.setOptionValueWithSource(name, value, "env");
   }
   const options = program.opts<{
     debug?: boolean;
@@ -124,6 +106,15 @@ export function parseCommandLine(
     }
     throw error;
   }
+}
+
+/** Option attribute → environment variable, for options that take a value. */
+const ENV_OF = new Map<string, string>();
+
+function option(flags: string, description: string, variable: string, defaultValue: string): Option {
+  const created = new Option(flags, `${description} (env: ${variable})`).default(defaultValue);
+  ENV_OF.set(created.attributeName(), variable);
+  return created;
 }
 
 function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean {

@@ -1,0 +1,109 @@
+import { describe, expect, it } from "vitest";
+import { parseCommandLine, VERSION } from "./config.js";
+
+function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  let out = "";
+  let err = "";
+  const outcome = parseCommandLine(argv, env, { out: (t) => (out += t), err: (t) => (err += t) });
+  return { outcome, out, err };
+}
+
+function config(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const { outcome, err } = run(argv, env);
+  if (outcome.kind !== "run") throw new Error(`expected a config, got exit ${outcome.code}: ${err}`);
+  return outcome.config;
+}
+
+describe("command line", () => {
+  it("has the original tool's defaults", () => {
+    const c = config([]);
+    expect(c.debug).toBe(false);
+    expect(c.dockerSocket).toBe("/var/run/docker.sock");
+    expect(c.listenSocket).toBe("/var/run/docker-ci-proxy.sock");
+    expect(c.cgroupParent).toBe(false);
+    expect([...c.labels]).toEqual([["Created-Via", "dockerd-ci-proxy"]]);
+    expect(c.listenMode).toBe(0o660);
+  });
+
+  it.each([
+    [["--dockersocket", "/a"], "dockerSocket", "/a"],
+    [["--ds", "/a"], "dockerSocket", "/a"],
+    [["--listensocket", "/b"], "listenSocket", "/b"],
+    [["--ls", "/b"], "listenSocket", "/b"],
+    [["--cgroupparent"], "cgroupParent", true],
+    [["--cp"], "cgroupParent", true],
+    [["--debug"], "debug", true],
+    [["-d"], "debug", true],
+  ] as const)("accepts %j", (argv, key, value) => {
+    expect(config([...argv])[key]).toBe(value);
+  });
+
+  it("takes the label from --labelname/--ln and --labelvalue/--lv", () => {
+    expect([...config(["--ln", "job", "--lv", "42"]).labels]).toEqual([["job", "42"]]);
+    expect([...config(["--labelname", "job", "--labelvalue", "42"]).labels]).toEqual([["job", "42"]]);
+  });
+
+  it("reads every option from its DCP_ variable, the command line winning", () => {
+    const c = config([], {
+      DCP_DEBUG: "true",
+      DCP_DOCKER_SOCKET: "/e/docker.sock",
+      DCP_LISTEN_SOCKET: "/e/proxy.sock",
+      DCP_CGROUP_PARENT: "1",
+      DCP_LABEL_NAME: "owner",
+      DCP_LABEL_VALUE: "ci",
+    });
+    expect(c).toMatchObject({ debug: true, dockerSocket: "/e/docker.sock", listenSocket: "/e/proxy.sock", cgroupParent: true });
+    expect([...c.labels]).toEqual([["owner", "ci"]]);
+    expect(config(["--ds", "/cli"], { DCP_DOCKER_SOCKET: "/env" }).dockerSocket).toBe("/cli");
+  });
+
+  it("reads boolean variables like Go's ParseBool: false means off", () => {
+    expect(config([], { DCP_DEBUG: "false" }).debug).toBe(false);
+    expect(config([], { DCP_CGROUP_PARENT: "0" }).cgroupParent).toBe(false);
+    expect(config([], { DCP_DEBUG: "TRUE" }).debug).toBe(true);
+  });
+
+  it("adds repeatable --label and DCP_LABELS; the main label wins on the same key", () => {
+    const c = config(["--label", "job=7", "--label", "Created-Via=other"], { DCP_LABELS: "team=a,stage=b" });
+    expect(Object.fromEntries(c.labels)).toEqual({ team: "a", stage: "b", job: "7", "Created-Via": "dockerd-ci-proxy" });
+  });
+
+  it.each([
+    [["--listen-mode", "999"]],
+    [["--label", "novalue"]],
+    [["--max-body", "lots"]],
+    [["--ls", ""]],
+    [["--no-such-option"]],
+    [["--ds"]],
+  ])("exits 2 with a one-line error on %j", (argv) => {
+    const { outcome, err } = run(argv);
+    expect(outcome).toEqual({ kind: "exit", code: 2 });
+    expect(err.trim().split("\n")[0]).toMatch(/^error: /);
+  });
+
+  it("exits 2 on an invalid boolean variable instead of switching it on", () => {
+    expect(run([], { DCP_DEBUG: "yes please" }).outcome).toEqual({ kind: "exit", code: 2 });
+  });
+
+  it("prints help with every option, its variable and default", () => {
+    const { outcome, out } = run(["--help"]);
+    expect(outcome).toEqual({ kind: "exit", code: 0 });
+    for (const text of [
+      "-d, --debug", "DCP_DEBUG",
+      "--ds, --dockersocket", "DCP_DOCKER_SOCKET", "/var/run/docker.sock",
+      "--ls, --listensocket", "DCP_LISTEN_SOCKET", "/var/run/docker-ci-proxy.sock",
+      "--cp, --cgroupparent", "DCP_CGROUP_PARENT",
+      "--ln, --labelname", "DCP_LABEL_NAME", "Created-Via",
+      "--lv, --labelvalue", "DCP_LABEL_VALUE", "dockerd-ci-proxy",
+      "-h, --help", "-v, --version",
+    ]) {
+      expect(out.replace(/\s+/g, " ")).toContain(text);
+    }
+    expect(run(["-h"]).out).toBe(out);
+  });
+
+  it("prints the package version with -v and --version", () => {
+    expect(run(["-v"]).out.trim()).toBe(VERSION);
+    expect(run(["--version"]).out.trim()).toBe(VERSION);
+  });
+});
