@@ -40,6 +40,15 @@ export interface ProxyRequest {
   readonly sendContinue: () => void;
   /** The whole body content (chunk framing removed), once a stage has buffered it. */
   bufferedBody?: Buffer;
+  /**
+   * What the inject stages decided to write into the request; the serialize
+   * stage writes it (one parse and one print of the body, whatever the number
+   * of injections).
+   */
+  injection: {
+    labels?: ReadonlyMap<string, string>;
+    cgroupParent?: string;
+  };
   /** Changes that the serialize stage applies to the head. */
   rewrite: {
     target?: string;

@@ -235,6 +235,7 @@ export class RequestReader {
       receivedAt: performance.now(),
       log: this.options.log,
       rewrite: {},
+      injection: {},
       sendContinue: this.options.sendContinue,
     };
     if (body) {
@@ -339,6 +340,7 @@ export class RequestReader {
       receivedAt: performance.now(),
       log: this.options.log,
       rewrite: {},
+      injection: {},
       refusal: error,
       sendContinue: this.options.sendContinue,
     };
