@@ -20,7 +20,7 @@ describe("command line", () => {
     expect(c.debug).toBe(false);
     expect(c.dockerSocket).toBe("/var/run/docker.sock");
     expect(c.listenSocket).toBe("/var/run/docker-ci-proxy.sock");
-    expect(c.cgroupParent).toBe(false);
+    expect(c.cgroupParent).toEqual({ mode: "off" });
     expect([...c.labels]).toEqual([["Created-Via", "dockerd-ci-proxy"]]);
     expect(c.listenMode).toBe(0o660);
   });
@@ -30,8 +30,6 @@ describe("command line", () => {
     [["--ds", "/a"], "dockerSocket", "/a"],
     [["--listensocket", "/b"], "listenSocket", "/b"],
     [["--ls", "/b"], "listenSocket", "/b"],
-    [["--cgroupparent"], "cgroupParent", true],
-    [["--cp"], "cgroupParent", true],
     [["--debug"], "debug", true],
     [["-d"], "debug", true],
   ] as const)("accepts %j", (argv, key, value) => {
@@ -52,15 +50,45 @@ describe("command line", () => {
       DCP_LABEL_NAME: "owner",
       DCP_LABEL_VALUE: "ci",
     });
-    expect(c).toMatchObject({ debug: true, dockerSocket: "/e/docker.sock", listenSocket: "/e/proxy.sock", cgroupParent: true });
+    expect(c).toMatchObject({ debug: true, dockerSocket: "/e/docker.sock", listenSocket: "/e/proxy.sock", cgroupParent: { mode: "detect" } });
     expect([...c.labels]).toEqual([["owner", "ci"]]);
     expect(config(["--ds", "/cli"], { DCP_DOCKER_SOCKET: "/env" }).dockerSocket).toBe("/cli");
   });
 
   it("reads boolean variables like Go's ParseBool: false means off", () => {
     expect(config([], { DCP_DEBUG: "false" }).debug).toBe(false);
-    expect(config([], { DCP_CGROUP_PARENT: "0" }).cgroupParent).toBe(false);
+    expect(config([], { DCP_CGROUP_PARENT: "0" }).cgroupParent).toEqual({ mode: "off" });
     expect(config([], { DCP_DEBUG: "TRUE" }).debug).toBe(true);
+  });
+
+  describe("cgroup parent", () => {
+    it.each([[["--cgroupparent"]], [["--cp"]]])("%j detects the parent of the proxy's own container", (argv) => {
+      expect(config(argv).cgroupParent).toEqual({ mode: "detect" });
+    });
+
+    it("--cgroup-parent-value sets the parent explicitly, and switches the feature on by itself", () => {
+      expect(config(["--cgroup-parent-value", "/ci-agent"]).cgroupParent).toEqual({ mode: "explicit", value: "/ci-agent" });
+      expect(config(["--cp", "--cgroup-parent-value", "ci-agent.slice"]).cgroupParent).toEqual({ mode: "explicit", value: "ci-agent.slice" });
+    });
+
+    it("reads DCP_CGROUP_PARENT_VALUE, the command line winning; an empty variable is unset", () => {
+      expect(config([], { DCP_CGROUP_PARENT_VALUE: "/from-env" }).cgroupParent).toEqual({ mode: "explicit", value: "/from-env" });
+      expect(config(["--cgroup-parent-value", "/cli"], { DCP_CGROUP_PARENT_VALUE: "/env" }).cgroupParent).toEqual({ mode: "explicit", value: "/cli" });
+      expect(config([], { DCP_CGROUP_PARENT_VALUE: "" }).cgroupParent).toEqual({ mode: "off" });
+    });
+
+    it.each([[["--cgroup-parent-value", "ci-agent"]], [["--cgroup-parent-value", "/"]], [["--cgroup-parent-value", ""]], [["--cgroup-parent-value", "/a/../b"]]])(
+      "exits 2 on %j, saying which forms are accepted",
+      (argv) => {
+        const { outcome, err } = run(argv);
+        expect(outcome).toEqual({ kind: "exit", code: 2 });
+        expect(err).toMatch(/^error: --cgroup-parent-value .* must be an absolute cgroup path like \/ci-agent .* or a slice name like ci-agent\.slice/);
+      },
+    );
+
+    it("exits 2 on a bad DCP_CGROUP_PARENT_VALUE too", () => {
+      expect(run([], { DCP_CGROUP_PARENT_VALUE: "relative/path" }).outcome).toEqual({ kind: "exit", code: 2 });
+    });
   });
 
   it("adds repeatable --label and DCP_LABELS; the main label wins on the same key", () => {
@@ -93,6 +121,7 @@ describe("command line", () => {
       "--ds, --dockersocket", "DCP_DOCKER_SOCKET", "/var/run/docker.sock",
       "--ls, --listensocket", "DCP_LISTEN_SOCKET", "/var/run/docker-ci-proxy.sock",
       "--cp, --cgroupparent", "DCP_CGROUP_PARENT",
+      "--cgroup-parent-value <path>", "DCP_CGROUP_PARENT_VALUE",
       "--ln, --labelname", "DCP_LABEL_NAME", "Created-Via",
       "--lv, --labelvalue", "DCP_LABEL_VALUE", "dockerd-ci-proxy",
       "-h, --help", "-v, --version",

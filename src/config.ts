@@ -10,13 +10,16 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
+import type { CgroupParentSetting } from "./cgroup/cgroup-parent.js";
+import { checkCgroupParentValueShape } from "./cgroup/explicit-value.js";
 import { ConfigError } from "./errors.js";
 
 export interface CliConfig {
   readonly debug: boolean;
   readonly dockerSocket: string;
   readonly listenSocket: string;
-  readonly cgroupParent: boolean;
+  /** off, detect (`--cgroupparent`) or an explicit value (`--cgroup-parent-value`). */
+  readonly cgroupParent: CgroupParentSetting;
   readonly labels: ReadonlyMap<string, string>;
   readonly listenMode: number;
   readonly maxBodyBytes: number;
@@ -48,6 +51,12 @@ export function parseCommandLine(
       option("--ls, --listensocket <path>", "the UNIX socket this proxy listens on; point Docker clients at it", "DCP_LISTEN_SOCKET", "/var/run/docker-ci-proxy.sock"),
     )
     .addOption(new Option("--cp, --cgroupparent", "put created containers under this container's cgroup parent (env: DCP_CGROUP_PARENT)"))
+    .addOption(
+      new Option(
+        "--cgroup-parent-value <path>",
+        "put created containers under this cgroup parent instead (an agent that is not a container): /group for the cgroupfs driver, name.slice for systemd (env: DCP_CGROUP_PARENT_VALUE)",
+      ),
+    )
     .addOption(option("--ln, --labelname <name>", "the label name to apply to created resources", "DCP_LABEL_NAME", "Created-Via"))
     .addOption(option("--lv, --labelvalue <value>", "the label value to apply to created resources", "DCP_LABEL_VALUE", "dockerd-ci-proxy"))
     .addOption(
@@ -78,6 +87,7 @@ export function parseCommandLine(
     dockersocket: string;
     listensocket: string;
     cgroupparent?: boolean;
+    cgroupParentValue?: string;
     labelname: string;
     labelvalue: string;
     label?: string[];
@@ -92,7 +102,10 @@ export function parseCommandLine(
         debug: options.debug ?? envBoolean(env, "DCP_DEBUG"),
         dockerSocket: nonEmpty(options.dockersocket, "--dockersocket"),
         listenSocket: nonEmpty(options.listensocket, "--listensocket"),
-        cgroupParent: options.cgroupparent ?? envBoolean(env, "DCP_CGROUP_PARENT"),
+        cgroupParent: cgroupParentSetting(
+          options.cgroupparent ?? envBoolean(env, "DCP_CGROUP_PARENT"),
+          options.cgroupParentValue ?? (env["DCP_CGROUP_PARENT_VALUE"] || undefined),
+        ),
         labels: labelMap(options.labelname, options.labelvalue, [...splitList(env["DCP_LABELS"]), ...(options.label ?? [])]),
         listenMode: fileMode(options.listenMode),
         maxBodyBytes: byteSize(options.maxBody),
@@ -123,6 +136,16 @@ function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean {
   if (/^(1|t|true)$/i.test(value)) return true;
   if (/^(0|f|false)$/i.test(value)) return false;
   throw new ConfigError(`${name} must be true or false, not ${JSON.stringify(value)}`);
+}
+
+/**
+ * A value switches the feature on by itself: a parent given by hand and then
+ * silently ignored (because --cgroupparent was forgotten) would let children
+ * escape the agent's cgroup without anyone noticing.
+ */
+function cgroupParentSetting(detect: boolean, value: string | undefined): CgroupParentSetting {
+  if (value !== undefined) return { mode: "explicit", value: checkCgroupParentValueShape(value) };
+  return detect ? { mode: "detect" } : { mode: "off" };
 }
 
 function nonEmpty(value: string, option: string): string {

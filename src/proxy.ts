@@ -5,6 +5,8 @@
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import { mergeMap, Subject, type Subscription } from "rxjs";
+import type { CgroupParentSetting } from "./cgroup/cgroup-parent.js";
+import { resolveCgroupParent } from "./cgroup/resolve-cgroup-parent.js";
 import { type ConnectionHandle, handleConnection } from "./connection.js";
 import { headersForLog } from "./logging.js";
 import type { Stage } from "./pipeline/stage.js";
@@ -12,7 +14,7 @@ import { defaultStages, type InjectionConfig } from "./pipeline/default-stages.j
 import type { Exchange } from "./sinks/response-relay.js";
 import { listenSocket } from "./sources/listen-socket.js";
 
-export interface ProxyConfig extends InjectionConfig {
+export interface ProxyConfig extends Omit<InjectionConfig, "cgroupParent"> {
   readonly dockerSocket: string;
   readonly listenSocket: string;
   /** File mode of the listen socket (default 0o660). */
@@ -21,6 +23,13 @@ export interface ProxyConfig extends InjectionConfig {
   readonly listenGid: number | undefined;
   readonly maxBodyBytes: number;
   readonly maxHeaderBytes: number;
+  /**
+   * Whether created containers go under a cgroup parent, and which (default
+   * off). Resolved once, before listening: a bad explicit value throws a
+   * ConfigError; a parent that cannot be found makes container creates and
+   * builds fail with the reason.
+   */
+  readonly cgroupParent?: CgroupParentSetting;
   /** How long shutdown waits for requests in flight. */
   readonly shutdownGraceMs: number;
   /** Extra stages, run after the built-in injections and before serialization. */
@@ -41,7 +50,8 @@ export const DEFAULT_MAX_HEADER_BYTES = 256 * 1024;
 
 export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   const log = config.log;
-  const stages = defaultStages(config, config.extraStages ?? []);
+  const cgroupParent = await resolveCgroupParent(config.cgroupParent ?? { mode: "off" }, { dockerSocket: config.dockerSocket, log });
+  const stages = defaultStages({ ...config, cgroupParent }, config.extraStages ?? []);
   const listening = await listenSocket({ path: config.listenSocket, mode: config.listenMode, gid: config.listenGid });
   const handles = new Set<ConnectionHandle>();
   const exchanges$ = new Subject<Exchange>();

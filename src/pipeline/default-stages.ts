@@ -3,6 +3,7 @@
  * injections and before serialization, so they see (and may change) the
  * rewritten request and cannot be skipped by it.
  */
+import type { CgroupParentResolution } from "../cgroup/cgroup-parent.js";
 import type { Stage } from "./stage.js";
 import { bufferBodyStage } from "./stages/buffer-body.js";
 import { classifyStage } from "./stages/classify.js";
@@ -14,6 +15,8 @@ export interface InjectionConfig {
   /** Labels put on every created resource; the proxy's value wins over the client's. */
   readonly labels: ReadonlyMap<string, string>;
   readonly maxBodyBytes: number;
+  /** The parent every created container gets (resolved at startup); undefined: feature off. */
+  readonly cgroupParent?: CgroupParentResolution | undefined;
 }
 
 export function defaultStages(config: InjectionConfig, extraStages: readonly Stage[] = []): Stage[] {
@@ -21,7 +24,7 @@ export function defaultStages(config: InjectionConfig, extraStages: readonly Sta
     classifyStage,
     bufferBodyStage(config.maxBodyBytes),
     injectLabelsStage(config.labels),
-    injectCgroupStage(),
+    injectCgroupStage(config.cgroupParent),
     ...extraStages,
     serializeStage,
   ];

@@ -90,7 +90,12 @@ function bodyFraming(fields: HeaderFields): BodyFraming {
 /** Re-serializes a head after a rewrite, with the body framed by Content-Length. */
 export function serializeRequestHead(
   head: RequestHead,
-  changes: { target?: string; bodyLength?: number; dropHeaders?: ReadonlySet<string> },
+  changes: {
+    target?: string;
+    bodyLength?: number;
+    dropHeaders?: ReadonlySet<string>;
+    addHeaders?: ReadonlyArray<readonly [string, string]>;
+  },
 ): Buffer {
   const dropped = new Set(changes.dropHeaders ?? []);
   const bodyLength = changes.bodyLength;
@@ -103,6 +108,7 @@ export function serializeRequestHead(
     if (dropped.size > 0 && dropped.has(name.toLowerCase())) continue;
     text += `${name}: ${value}\r\n`;
   }
+  for (const [name, value] of changes.addHeaders ?? []) text += `${name}: ${value}\r\n`;
   if (bodyLength !== undefined) text += `Content-Length: ${bodyLength}\r\n`;
   return Buffer.from(`${text}\r\n`, "latin1");
 }

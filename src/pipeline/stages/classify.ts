@@ -9,7 +9,7 @@
  */
 import { RewriteError } from "../../errors.js";
 import { headerValues } from "../../protocol/http-head.js";
-const isImageImport = (query: string): boolean => !/(^|&)fromImage=[^&]/.test(query); // TEMP
+import { isImageImport } from "../../rewrite/index.js";
 import type { RouteKind } from "../../routing/routes.js";
 import type { ProxyRequest, RewritePlan } from "../proxy-request.js";
 import type { Stage } from "../stage.js";

@@ -1,15 +1,42 @@
 /**
- * inject-cgroup: puts every created container under the agent's cgroup parent.
- * (Identity until cgroup-parent support lands.)
+ * inject-cgroup: puts every container the proxy creates under the CI agent's
+ * cgroup parent, so the scheduler's reservation for the agent covers its
+ * children too. The stage only decides; serialize writes the parent into
+ * `HostConfig.CgroupParent` of a container create, and into the `cgroupparent`
+ * query of a /build (the classic builder runs its RUN steps in containers).
+ *
+ * The parent was resolved once at startup. When it could not be, these
+ * requests are refused (403) rather than forwarded without it: a child that
+ * silently lands outside the agent's cgroup is the failure this feature
+ * exists to prevent. Other requests are not affected either way.
  */
+import type { CgroupParentResolution } from "../../cgroup/cgroup-parent.js";
+import { RewriteError } from "../../errors.js";
 import type { ProxyRequest } from "../proxy-request.js";
 import type { Stage } from "../stage.js";
 
-export function injectCgroupStage(): Stage {
+/** `parent` undefined: the feature is off and the stage changes nothing. */
+export function injectCgroupStage(parent: CgroupParentResolution | undefined): Stage {
   return {
     name: "inject-cgroup",
     process(request: ProxyRequest): ProxyRequest {
+      if (parent === undefined || !runsContainers(request)) return request;
+      if (!parent.available) throw unavailable(parent.reason);
+      request.injection.cgroupParent = parent.parent;
       return request;
     },
   };
+}
+
+function runsContainers(request: ProxyRequest): boolean {
+  const plan = request.plan;
+  return (plan?.kind === "json-body" && plan.target === "container") || (plan?.kind === "query" && plan.target === "build");
+}
+
+function unavailable(reason: string): RewriteError {
+  return new RewriteError(
+    "DCP_CGROUP_PARENT_UNAVAILABLE",
+    `dockerd-ci-proxy creates containers only under the CI agent's cgroup parent (--cgroupparent), and has none: ${reason}`,
+    403,
+  );
 }

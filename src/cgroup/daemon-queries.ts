@@ -1,0 +1,71 @@
+/**
+ * The two questions startup asks the daemon: "what is container X?" and
+ * "which cgroup driver do you use?".
+ *
+ * Asked UNVERSIONED, so the daemon answers at its own API version: Docker
+ * 29.0–29.2 refuse versions below 1.44, and both fields read here have been
+ * in every version. Each call has a timeout, because a daemon that accepts
+ * connections but never answers must not hang startup.
+ */
+import { request } from "node:http";
+
+const TIMEOUT_MS = 5_000;
+
+/** The parts of `GET /containers/{id}/json` that startup reads. */
+export interface ContainerFacts {
+  readonly id: string;
+  /** `""` when the container was started without `--cgroup-parent`. */
+  readonly cgroupParent: string;
+}
+
+export interface DaemonQueries {
+  /** undefined when the daemon has no such container (or the prefix is ambiguous). */
+  inspectContainer(idOrPrefix: string): Promise<ContainerFacts | undefined>;
+  /** `GET /info` → `CgroupDriver`: "cgroupfs", "systemd", "none", … */
+  cgroupDriver(): Promise<string>;
+}
+
+export function daemonQueries(dockerSocket: string): DaemonQueries {
+  return {
+    async inspectContainer(idOrPrefix) {
+      const { status, body } = await getJson(dockerSocket, `/containers/${encodeURIComponent(idOrPrefix)}/json`);
+      // 404: no such container; 400 on old daemons / 409 on some for an ambiguous prefix.
+      if (status === 404 || status === 400 || status === 409) return undefined;
+      if (status !== 200) throw new Error(`GET /containers/${idOrPrefix}/json answered ${status}`);
+      const inspect = body as { Id?: unknown; HostConfig?: { CgroupParent?: unknown } | null };
+      if (typeof inspect.Id !== "string") throw new Error(`GET /containers/${idOrPrefix}/json has no Id`);
+      const parent = inspect.HostConfig?.CgroupParent;
+      return { id: inspect.Id, cgroupParent: typeof parent === "string" ? parent : "" };
+    },
+    async cgroupDriver() {
+      const { status, body } = await getJson(dockerSocket, "/info");
+      if (status !== 200) throw new Error(`GET /info answered ${status}`);
+      const driver = (body as { CgroupDriver?: unknown }).CgroupDriver;
+      if (typeof driver !== "string") throw new Error("GET /info has no CgroupDriver");
+      return driver;
+    },
+  };
+}
+
+function getJson(socketPath: string, path: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    // agent: false: one connection per question, closed after the answer.
+    const req = request({ socketPath, method: "GET", path, agent: false, timeout: TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("error", reject);
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        const status = res.statusCode ?? 0;
+        try {
+          resolve({ status, body: status === 200 ? (JSON.parse(text) as unknown) : text });
+        } catch (error) {
+          reject(new Error(`${path} answered invalid JSON`, { cause: error }));
+        }
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer to GET ${path} within ${TIMEOUT_MS} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
