@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import type { ProxyRequest } from "../proxy-request.js";
+import { testRequest } from "../test-requests.js";
+import { bufferBodyStage } from "./buffer-body.js";
+import { classifyStage } from "./classify.js";
+import { injectLabelsStage } from "./inject-labels.js";
+import { serializeStage } from "./serialize.js";
+
+const LABELS = new Map([["Created-Via", "dockerd-ci-proxy"]]);
+
+async function run(request: ProxyRequest): Promise<ProxyRequest> {
+  let current = classifyStage.process(request) as ProxyRequest;
+  current = await bufferBodyStage(1024 * 1024).process(current);
+  current = injectLabelsStage(LABELS).process(current) as ProxyRequest;
+  return serializeStage.process(current) as ProxyRequest;
+}
+
+describe("classify", () => {
+  it.each([
+    ["POST /containers/create HTTP/1.1\r\n\r\n", { kind: "json-body", target: "container" }],
+    ["POST /v1.41/services/x/update HTTP/1.1\r\n\r\n", { kind: "json-body", target: "service" }],
+    ["POST /build?t=a HTTP/1.1\r\n\r\n", { kind: "query", target: "build" }],
+    ["POST /images/create?fromSrc=- HTTP/1.1\r\n\r\n", { kind: "query", target: "import" }],
+    ["POST /images/create?fromImage=busybox HTTP/1.1\r\n\r\n", { kind: "passthrough" }],
+    ["POST /commit?container=x HTTP/1.1\r\n\r\n", { kind: "query", target: "commit" }],
+    ["GET /containers/json HTTP/1.1\r\n\r\n", { kind: "passthrough" }],
+  ])("plans %j", (head, plan) => {
+    expect((classifyStage.process(testRequest(head)) as ProxyRequest).plan).toEqual(plan);
+  });
+
+  it.each([
+    "POST /build HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\n",
+    "POST /commit?container=x HTTP/1.1\r\nContent-Type: Application/X-WWW-Form-Urlencoded; charset=utf-8\r\nContent-Length: 3\r\n\r\n",
+    "POST /images/create?fromSrc=- HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 3\r\n\r\n",
+    "POST /containers/create HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n",
+    "POST /containers/create HTTP/1.1\r\nContent-Length: 2\r\n\r\n",
+    "POST /containers/create HTTP/1.1\r\nContent-Type: application/json\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n",
+  ])("refuses %j: the daemon could read parameters the proxy did not see", (head) => {
+    expect(() => classifyStage.process(testRequest(head))).toThrow(/Content-Type/);
+  });
+});
+
+describe("the rewrite path", () => {
+  it("labels a chunked container create and reframes it with Content-Length", async () => {
+    const body = '{"Image":"busybox","Labels":{"a":"b"}}';
+    const chunked = `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+    const request = await run(
+      testRequest("POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", chunked),
+    );
+    const sent = JSON.parse(request.rewrite.body!.toString()) as { Labels: Record<string, string> };
+    expect(sent.Labels).toEqual({ a: "b", "Created-Via": "dockerd-ci-proxy" });
+    const head = request.outgoingHead!.toString("latin1");
+    expect(head).toContain(`Content-Length: ${request.rewrite.body!.length}\r\n`);
+    expect(head).not.toMatch(/transfer-encoding/i);
+  });
+
+  it("gives a create without a body a labelled JSON body, declared as JSON", async () => {
+    const request = await run(testRequest("POST /volumes/create HTTP/1.1\r\nHost: d\r\n\r\n"));
+    expect(JSON.parse(request.rewrite.body!.toString())).toEqual({ Labels: { "Created-Via": "dockerd-ci-proxy" } });
+    expect(request.outgoingHead!.toString("latin1")).toContain("Content-Type: application/json\r\n");
+  });
+
+  it("rewrites the build query and leaves the body stream alone", async () => {
+    const request = await run(testRequest("POST /v1.41/build?t=x&labels=%7B%22a%22%3A%22b%22%7D HTTP/1.1\r\nContent-Type: application/x-tar\r\nContent-Length: 3\r\n\r\n", "tar"));
+    const target = request.outgoingHead!.toString("latin1").split(" ")[1]!;
+    const labels = new URLSearchParams(target.split("?")[1]).getAll("labels");
+    expect(labels.map((value) => JSON.parse(value) as unknown)).toEqual([{ a: "b", "Created-Via": "dockerd-ci-proxy" }]);
+    expect(request.bufferedBody).toBeUndefined();
+    expect(request.body).not.toBeNull();
+  });
+
+  it("sends a plain request's head byte for byte", async () => {
+    const request = await run(testRequest("GET /containers/json?all=1 HTTP/1.1\r\nHost: d\r\nX-Odd:  spaced \r\n\r\n"));
+    expect(request.outgoingHead).toBeUndefined();
+  });
+
+  it("refuses a JSON body over the limit with 413 before reading it all", async () => {
+    const request = classifyStage.process(
+      testRequest("POST /networks/create HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n", "x".repeat(5000)),
+    ) as ProxyRequest;
+    await expect(bufferBodyStage(1024).process(request)).rejects.toMatchObject({ status: 413, code: "DCP_BODY_TOO_LARGE" });
+  });
+
+  it("answers Expect: 100-continue itself and does not forward the expectation", async () => {
+    let continued = 0;
+    const request = testRequest(
+      "POST /networks/create HTTP/1.1\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+      "{}",
+    );
+    const withContinue = { ...request, sendContinue: () => void continued++ };
+    const out = await run(withContinue);
+    expect(continued).toBe(1);
+    expect(out.outgoingHead!.toString("latin1")).not.toMatch(/expect/i);
+  });
+});
