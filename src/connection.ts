@@ -50,6 +50,7 @@ export function handleConnection(
     });
     relay = new ResponseRelay(client, { hijacked: () => reader.hijacked(), notHijacked: () => reader.notHijacked() }, sink);
     sink.relay = relay;
+    sink.onClosingRefusal = () => reader.stop();
 
     const closeIfIdle = () => {
       if (inputDone && !relay.busy && !client.destroyed) client.end();

@@ -68,5 +68,8 @@ export function classifyRoute(method: string, target: string, wantsUpgrade: bool
       }
     }
   }
-  return { kind, path: route, rawQuery, mayHijack: wantsUpgrade || HIJACK_KINDS.has(kind) };
+  // Only attach/exec start and plain pass-through calls (/session, /grpc,
+  // attach/ws) can become raw streams: a create that asks to Upgrade is still
+  // a create, and its body must be read and rewritten like any other.
+  return { kind, path: route, rawQuery, mayHijack: HIJACK_KINDS.has(kind) || (wantsUpgrade && kind === "passthrough") };
 }

@@ -26,7 +26,8 @@ export class DaemonSink {
 
   /** The relay is created after the sink (it needs the sink for flow control). */
   relay!: ResponseRelay;
-  onHijackedBodyEnd: () => void = () => {};
+  /** Called when a refusal closes the connection: nothing after it may be read. */
+  onClosingRefusal: () => void = () => {};
 
   pause(): void {
     this.upstream?.pause();
@@ -60,6 +61,7 @@ export class DaemonSink {
           error: request.refusal,
         });
         request.body?.destroy();
+        if (!fullyRead) this.onClosingRefusal();
         done();
         return;
       }
