@@ -3,7 +3,8 @@
  * cgroup parent, so the scheduler's reservation for the agent covers its
  * children too. The stage only decides; serialize writes the parent into
  * `HostConfig.CgroupParent` of a container create, and into the `cgroupparent`
- * query of a /build (the classic builder runs its RUN steps in containers).
+ * query of a /build (the classic builder runs its RUN steps in containers
+ * there; BuildKit, seen with dockerd 20.10, ignores it).
  *
  * The parent was resolved once at startup. When it could not be, these
  * requests are refused (403) rather than forwarded without it: a child that

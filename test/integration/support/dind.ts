@@ -40,7 +40,12 @@ export const BUSYBOX_IMAGE = "local/busybox:latest";
  */
 export const DIND_LABEL = "dockerd-ci-proxy.test";
 
-const SOCKET_DIR_IN_CONTAINER = "/run/dsock";
+/**
+ * The socket dir as the inner daemon sees it (the host side is the dir of
+ * `socketPath`): a container on the inner daemon can bind-mount the daemon's
+ * socket, or a host-visible dir for sockets of its own, from here.
+ */
+export const SOCKET_DIR_IN_CONTAINER = "/run/dsock";
 const READY_TIMEOUT_MS = 60_000;
 const LOG_TAIL_LINES = 60;
 
