@@ -10,6 +10,8 @@ export default defineConfig({
           name: "unit",
           include: ["src/**/*.test.ts", "test/unit/**/*.test.ts"],
           testTimeout: 20_000,
+          // Unit tests first: a broken parser should fail in seconds, not after the dinds.
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -20,6 +22,7 @@ export default defineConfig({
           hookTimeout: 240_000,
           // Each file starts its own dind; two at a time fit this 2-core machine.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
           fileParallelism: true,
         },
       },
