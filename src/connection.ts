@@ -71,7 +71,11 @@ export function handleConnection(
       tap({
         next: (request) => reader.release(request),
         complete: () => {
+          // The client finished sending: tell the daemon, as a direct
+          // connection would (it ends streams such as `events` or `logs -f`
+          // whose client went away), then close once nothing is owed.
           inputDone = true;
+          sink.endInput();
           closeIfIdle();
         },
       }),
@@ -95,6 +99,7 @@ export function handleConnection(
 
     client.on("error", (error: NodeJS.ErrnoException) => log.debug({ err: error.code ?? error.message }, "client socket error"));
     client.on("close", () => {
+      relay.abandon();
       sink.destroy();
       subscriber.complete();
     });

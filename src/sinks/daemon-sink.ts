@@ -71,13 +71,22 @@ export class DaemonSink {
       }
       const upstream = this.connection();
       this.relay.expectUpstream(request);
+      // Head and the body bytes that came with it leave in one write, as the
+      // client sent them: dockerd drops attach body bytes that arrive with the
+      // head but feeds later ones to the container's stdin.
+      // (setImmediate: the body stream's first 'data' comes on a later tick.)
+      const body = request.body;
+      const corked = body !== null && request.bufferedBody === undefined;
+      if (corked) {
+        upstream.cork();
+        setImmediate(() => upstream.uncork());
+      }
       upstream.write(request.outgoingHead ?? request.head.raw);
       if (request.rewrite.body) {
         if (request.rewrite.body.length > 0) upstream.write(request.rewrite.body);
         done();
         return;
       }
-      const body = request.body;
       if (!body || request.bufferedBody !== undefined) {
         done();
         return;

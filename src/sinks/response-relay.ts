@@ -87,6 +87,18 @@ export class ResponseRelay {
     this.queue.push({ kind: "upstream", request });
   }
 
+  /**
+   * The client connection closed: report the exchange that was cut short (a
+   * stream the client stopped reading, a raw session) so that it is logged.
+   */
+  abandon(): void {
+    if (this.state.kind === "closed") return;
+    const current = this.queue[0];
+    const started = this.state.kind !== "head" || this.state.buffered.length > 0 || this.status !== 0;
+    if (current?.kind === "upstream" && started) this.completeCurrent(this.state.kind === "raw");
+    this.state = { kind: "closed" };
+  }
+
   /** Queues an answer of the proxy's own, sent once every earlier response is complete. */
   respondLocally(request: ProxyRequest | undefined, bytes: Buffer, options: { close: boolean; error?: ProxyError }): void {
     this.queue.push({ kind: "local", request, bytes, close: options.close, error: options.error });
