@@ -136,21 +136,6 @@ export async function runOk(file: string, args: readonly string[], options: Comm
   return result;
 }
 
-/** The first executable called `name` on PATH, like `command -v`. */
-export function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env["PATH"] ?? "").split(delimiter)) {
-    if (dir === "") continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 /** Whether `path` is an executable file. */
 export function isExecutable(path: string): boolean {
   try {
@@ -159,6 +144,12 @@ export function isExecutable(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The first executable called `name` on PATH, like `command -v`. */
+export function findOnPath(name: string): string | undefined {
+  const dirs = (process.env["PATH"] ?? "").split(delimiter).filter((dir) => dir !== "");
+  return dirs.map((dir) => join(dir, name)).find(isExecutable);
 }
 
 /**
