@@ -4,8 +4,10 @@
  *
  * Query-rewritten calls (build, import, commit) are refused with a form or
  * multipart body, because Go's ParseForm lets form values in the body
- * override the query string. JSON-rewritten calls are refused with a body
- * that is not declared as JSON, which the daemon would reject anyway.
+ * override the query string. So is POST /images/create whatever its query
+ * says: a body `fromImage=&fromSrc=…` makes a "pull" an unlabelled import.
+ * JSON-rewritten calls are refused with a body that is not declared as JSON,
+ * which the daemon would reject anyway.
  */
 import { RewriteError } from "../../errors.js";
 import { headerValues } from "../../protocol/http-head.js";
@@ -32,7 +34,9 @@ export const classifyStage: Stage = {
   name: "classify",
   process(request: ProxyRequest): ProxyRequest {
     request.plan = planFor(request);
-    if (request.plan.kind === "query") refuseFormBodies(request);
+    // POST /images/create too when it looks like a pull: a form body's
+    // `fromImage=` comes first in r.Form and turns it into an import.
+    if (request.plan.kind === "query" || request.route?.kind === "image-create") refuseFormBodies(request);
     if (request.plan.kind === "json-body") requireJsonContentType(request);
     return request;
   },

@@ -32,6 +32,7 @@ describe("classify", () => {
     "POST /build HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\n",
     "POST /commit?container=x HTTP/1.1\r\nContent-Type: Application/X-WWW-Form-Urlencoded; charset=utf-8\r\nContent-Length: 3\r\n\r\n",
     "POST /images/create?fromSrc=- HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 3\r\n\r\n",
+    "POST /images/create?fromImage=local/x HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\n",
     "POST /containers/create HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n",
     "POST /containers/create HTTP/1.1\r\nContent-Length: 2\r\n\r\n",
     "POST /containers/create HTTP/1.1\r\nContent-Type: application/json\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n",
