@@ -8,6 +8,22 @@ import { pino, type Logger } from "pino";
 
 export const REDACTED_HEADERS = ["x-registry-auth", "x-registry-config"] as const;
 
+/** Log lines wait at most this long in memory before they are written. */
+const LOG_FLUSH_INTERVAL_MS = 50;
+
+/**
+ * stdout, written in batches: a busy proxy logs thousands of lines a second,
+ * and one write per line costs a system call each (about a tenth of the CPU
+ * spent on a `_ping`). Lines are written when 8 KiB have gathered or every
+ * 50 ms, and synchronously at exit.
+ */
+function batchedStdout(): pino.DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 8 * 1024 });
+  setInterval(() => destination.flush(), LOG_FLUSH_INTERVAL_MS).unref();
+  process.once("exit", () => destination.flushSync());
+  return destination;
+}
+
 export function createLogger(options: { debug: boolean; destination?: pino.DestinationStream }): Logger {
   return pino(
     {
@@ -16,7 +32,7 @@ export function createLogger(options: { debug: boolean; destination?: pino.Desti
       base: { pid: process.pid },
       redact: { paths: REDACTED_HEADERS.map((name) => `headers["${name}"]`), censor: "[redacted]" },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: false }),
+    options.destination ?? batchedStdout(),
   );
 }
 

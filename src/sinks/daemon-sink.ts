@@ -75,15 +75,18 @@ export class DaemonSink {
       // client sent them: dockerd drops attach body bytes that arrive with the
       // head but feeds later ones to the container's stdin.
       // (setImmediate: the body stream's first 'data' comes on a later tick.)
+      // A rewritten body is in memory: head and body go out together.
       const body = request.body;
-      const corked = body !== null && request.bufferedBody === undefined;
-      if (corked) {
+      if (request.rewrite.body) {
+        upstream.cork();
+      } else if (body !== null && request.bufferedBody === undefined) {
         upstream.cork();
         setImmediate(() => upstream.uncork());
       }
       upstream.write(request.outgoingHead ?? request.head.raw);
       if (request.rewrite.body) {
         if (request.rewrite.body.length > 0) upstream.write(request.rewrite.body);
+        upstream.uncork();
         done();
         return;
       }

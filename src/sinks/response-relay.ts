@@ -59,6 +59,8 @@ export class ResponseRelay {
   private status = 0;
   private bytesOut = 0;
   private upstreamPaused = false;
+  /** While one daemon read is being relayed: the pieces to write, in order. */
+  private gathered: Buffer[] | undefined;
 
   constructor(
     private readonly client: Socket,
@@ -106,12 +108,30 @@ export class ResponseRelay {
   }
 
   onUpstreamData(chunk: Buffer): void {
+    // What one read brought leaves in one write: a head and its body that
+    // arrived together wake the client once, not twice.
+    this.gathered = [];
     try {
       this.consume(chunk);
     } catch (error) {
       // The daemon broke HTTP framing: nothing sensible can follow on this connection.
       this.failUpstream(asProxyError(error));
+    } finally {
+      const gathered = this.gathered;
+      this.gathered = undefined;
+      this.writeGathered(gathered, chunk);
     }
+  }
+
+  /** Writes the pieces of one read; usually they are the read itself, in order, and go out as it. */
+  private writeGathered(pieces: Buffer[], chunk: Buffer): void {
+    if (pieces.length === 0) return;
+    if (pieces.length === 1) return this.send(pieces[0]!);
+    let total = 0;
+    for (const piece of pieces) total += piece.length;
+    const whole =
+      total === chunk.length && pieces[0]!.buffer === chunk.buffer && pieces[0]!.byteOffset === chunk.byteOffset && isContiguous(pieces);
+    this.send(whole ? chunk : Buffer.concat(pieces, total));
   }
 
   /** The daemon closed its side (or the connection failed): finish or fail what is owed. */
@@ -290,11 +310,26 @@ export class ResponseRelay {
   private write(bytes: Buffer): void {
     if (bytes.length === 0) return;
     this.bytesOut += bytes.length;
+    if (this.gathered) this.gathered.push(bytes);
+    else this.send(bytes);
+  }
+
+  private send(bytes: Buffer): void {
     if (!this.client.write(bytes) && !this.upstreamPaused) {
       this.upstreamPaused = true;
       this.upstreamFlow.pause();
     }
   }
+}
+
+/** Each piece starts where the previous one ended, in the same memory. */
+function isContiguous(pieces: readonly Buffer[]): boolean {
+  for (let i = 1; i < pieces.length; i++) {
+    const previous = pieces[i - 1]!;
+    const piece = pieces[i]!;
+    if (piece.buffer !== previous.buffer || piece.byteOffset !== previous.byteOffset + previous.length) return false;
+  }
+  return true;
 }
 
 function isRawStream(contentType: string): boolean {

@@ -15,27 +15,32 @@ import type { Stage } from "../stage.js";
 export function bufferBodyStage(maxBodyBytes: number): Stage {
   return {
     name: "buffer-body",
-    async process(request: ProxyRequest): Promise<ProxyRequest> {
+    // Not async: a request that needs no buffering must not pay for a promise.
+    process(request: ProxyRequest): ProxyRequest | Promise<ProxyRequest> {
       if (request.plan?.kind !== "json-body") return request;
-      const framing = request.head.framing;
-      if (framing.kind === "length" && framing.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
-      if (!request.body || framing.kind === "none") {
-        request.bufferedBody = Buffer.alloc(0);
-        return request;
-      }
-      if (request.head.expectsContinue) {
-        // The client waits for this before sending the body we need to read.
-        request.sendContinue();
-        request.rewrite.dropHeaders = new Set([...(request.rewrite.dropHeaders ?? []), "expect"]);
-      }
-      // Chunk framing adds a few bytes per chunk; allow for it while reading.
-      const raw = await readAll(request.body, framing.kind === "chunked" ? maxBodyBytes * 2 + 4096 : maxBodyBytes);
-      const content = framing.kind === "chunked" ? decodeChunked(raw) : raw;
-      if (content.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
-      request.bufferedBody = content;
-      return request;
+      return buffer(request);
     },
   };
+
+  async function buffer(request: ProxyRequest): Promise<ProxyRequest> {
+    const framing = request.head.framing;
+    if (framing.kind === "length" && framing.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
+    if (!request.body || framing.kind === "none") {
+      request.bufferedBody = Buffer.alloc(0);
+      return request;
+    }
+    if (request.head.expectsContinue) {
+      // The client waits for this before sending the body we need to read.
+      request.sendContinue();
+      request.rewrite.dropHeaders = new Set([...(request.rewrite.dropHeaders ?? []), "expect"]);
+    }
+    // Chunk framing adds a few bytes per chunk; allow for it while reading.
+    const raw = await readAll(request.body, framing.kind === "chunked" ? maxBodyBytes * 2 + 4096 : maxBodyBytes);
+    const content = framing.kind === "chunked" ? decodeChunked(raw) : raw;
+    if (content.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
+    request.bufferedBody = content;
+    return request;
+  }
 }
 
 function readAll(body: Readable, limit: number): Promise<Buffer> {
