@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { RewriteError } from "../errors.js";
 import type { Injected } from "./body-rewriters.js";
 import { rewriteContainerCreate, rewriteLabelsOnly, rewriteServiceSpec } from "./body-rewriters.js";
+import { refusal } from "./test-support.js";
 
 // ---------------------------------------------------------------------------
 // A reference model of how dockerd reads these bodies, written independently
@@ -506,15 +507,6 @@ const withCgroup: Injected = { labels: new Map([["ci.job", "42"]]), cgroupParent
 const container = (text: string, inject: Injected = injected) =>
   rewriteContainerCreate(Buffer.from(text, "utf8"), inject).toString("utf8");
 
-function refusal(action: () => unknown): RewriteError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(RewriteError);
-    return error as RewriteError;
-  }
-  throw new Error("expected a RewriteError");
-}
 
 describe("rewriteContainerCreate: DAEMON-FACTS regressions", () => {
   it('reads "labels" in lower case as Labels', () => {

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { RewriteError } from "../errors.js";
 import { assertChangeIsSelfContained, labelChangeLine } from "./dockerfile-changes.js";
+import { refusal } from "./test-support.js";
 
 // ---------------------------------------------------------------------------
 // Reference: how the Dockerfile parser and shell lexer read one LABEL line
@@ -102,15 +102,6 @@ function interpretLabelLine(line: string): Array<[string, string]> {
   });
 }
 
-function refusal(action: () => unknown): RewriteError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(RewriteError);
-    return error as RewriteError;
-  }
-  throw new Error("expected a RewriteError");
-}
 
 describe("labelChangeLine", () => {
   it("prints a quoted LABEL instruction", () => {

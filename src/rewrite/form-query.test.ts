@@ -1,18 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { RewriteError } from "../errors.js";
 import { allQueryValues, encodeQueryPair, firstQueryValue, pairHasKey, parseQueryPairs } from "./form-query.js";
+import { refusal } from "./test-support.js";
 
 const values = (query: string, name: string) => allQueryValues(parseQueryPairs(query), name).map((value) => value.toString("utf8"));
 
-function refusal(action: () => unknown): RewriteError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(RewriteError);
-    return error as RewriteError;
-  }
-  throw new Error("expected a RewriteError");
-}
 
 describe("parseQueryPairs", () => {
   it("keeps each pair's raw text and decodes key and value like url.QueryUnescape", () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { RewriteError } from "../errors.js";
 import type { JsonObject } from "./json-document.js";
 import { parseJson, serializeJson } from "./json-document.js";
 import { decodeStringMap, effectiveLabels, mergeLabels, withInjectedLabels } from "./labels.js";
+import { refusal } from "./test-support.js";
 
 function object(text: string): JsonObject {
   const value = parseJson(Buffer.from(text, "utf8"));
@@ -13,15 +13,6 @@ function object(text: string): JsonObject {
 const labelsOf = (text: string) => Object.fromEntries(effectiveLabels(object(text), "Labels"));
 const injected = new Map([["ci.job", "42"]]);
 
-function refusal(action: () => unknown): RewriteError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(RewriteError);
-    return error as RewriteError;
-  }
-  throw new Error("expected a RewriteError");
-}
 
 describe("effectiveLabels", () => {
   it("is empty when the field is absent", () => {

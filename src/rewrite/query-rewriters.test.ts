@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { RewriteError } from "../errors.js";
 import type { Injected } from "./injected.js";
 import { isImageImport, rewriteBuildQuery, rewriteCommitQuery, rewriteImportQuery } from "./query-rewriters.js";
+import { refusal } from "./test-support.js";
 
 // Reference: Go's url.ParseQuery, written independently (decodeURIComponent on
 // '+'-replaced text; the generators below only produce UTF-8 escapes).
@@ -40,15 +40,6 @@ const injected: Injected = { labels: new Map([["ci.job", "42"]]) };
 const withCgroup: Injected = { labels: new Map([["ci.job", "42"]]), cgroupParent: "/ci/agent 1" };
 const encoded = (json: string) => encodeURIComponent(json);
 
-function refusal(action: () => unknown): RewriteError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(RewriteError);
-    return error as RewriteError;
-  }
-  throw new Error("expected a RewriteError");
-}
 
 describe("rewriteBuildQuery", () => {
   it("adds labels when there are none", () => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { RewriteError } from "../errors.js";
 import type { JsonObject } from "./json-document.js";
 import { jsonString, parseJson, serializeJson } from "./json-document.js";
 import {
@@ -11,6 +10,7 @@ import {
   withoutField,
   withUpdatedNestedStruct,
 } from "./struct-fields.js";
+import { refusal } from "./test-support.js";
 
 function object(text: string): JsonObject {
   const value = parseJson(Buffer.from(text, "utf8"));
@@ -18,15 +18,6 @@ function object(text: string): JsonObject {
   return value;
 }
 
-function refusal(action: () => unknown): RewriteError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(RewriteError);
-    return error as RewriteError;
-  }
-  throw new Error("expected a RewriteError");
-}
 
 describe("field lookup and replacement", () => {
   it("finds every member Go binds to the field", () => {
