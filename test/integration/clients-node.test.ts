@@ -14,8 +14,9 @@ import Docker from "dockerode";
 import type { StartedTestContainer } from "testcontainers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerApi } from "./support/docker-api.js";
-import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
-import { type ChildDind, startChildDind } from "./support/clients/child-dind.js";
+import type { ProxyProcess } from "./support/proxy-process.js";
+import type { ChildDind } from "./support/clients/child-dind.js";
+import { type TestcontainersViaProxy, testcontainersViaProxy } from "./support/clients/testcontainers-via-proxy.js";
 import { logMark, waitForRequest } from "./support/clients/proxy-log.js";
 
 // Not imported from support/dind.js: that module imports testcontainers.
@@ -24,24 +25,15 @@ const BUSYBOX_IMAGE = "local/busybox:latest";
 let dind: ChildDind;
 let proxy: ProxyProcess;
 let testcontainers: typeof import("testcontainers");
-const savedEnv = { DOCKER_HOST: process.env["DOCKER_HOST"], TESTCONTAINERS_RYUK_DISABLED: process.env["TESTCONTAINERS_RYUK_DISABLED"] };
+let setup: TestcontainersViaProxy | undefined;
 
 beforeAll(async () => {
-  dind = await startChildDind(process.env["DOCKER_HOST"]);
-  proxy = await startProxyProcess({ dockerSocket: dind.socketPath });
-  process.env["DOCKER_HOST"] = proxy.dockerHost;
-  // Ryuk's image cannot be pulled here, and nothing outlives the dind anyway.
-  process.env["TESTCONTAINERS_RYUK_DISABLED"] = "true";
-  testcontainers = await import("testcontainers");
+  setup = await testcontainersViaProxy();
+  ({ dind, proxy, testcontainers } = setup);
 });
 
 afterAll(async () => {
-  await proxy?.stop();
-  await dind?.stop();
-  for (const [key, value] of Object.entries(savedEnv)) {
-    if (value === undefined) delete process.env[key];
-    else process.env[key] = value;
-  }
+  await setup?.stop();
 });
 
 async function existsOnInnerDaemon(containerId: string): Promise<boolean> {

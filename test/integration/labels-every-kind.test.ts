@@ -16,7 +16,8 @@ import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerApi } from "./support/docker-api.js";
 import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
-import { type ChildDind, startChildDind } from "./support/clients/child-dind.js";
+import type { ChildDind } from "./support/clients/child-dind.js";
+import { type TestcontainersViaProxy, testcontainersViaProxy } from "./support/clients/testcontainers-via-proxy.js";
 import { dockerClientEnv, findOnPath, isExecutable, runOk } from "./support/clients/commands.js";
 import { logMark, waitForRequest } from "./support/clients/proxy-log.js";
 import type { CommandOptions } from "./support/clients/commands.js";
@@ -57,27 +58,18 @@ let dind: ChildDind;
 let proxy: ProxyProcess;
 let work: string;
 let testcontainers: typeof import("testcontainers");
-const savedEnv = { DOCKER_HOST: process.env["DOCKER_HOST"], TESTCONTAINERS_RYUK_DISABLED: process.env["TESTCONTAINERS_RYUK_DISABLED"] };
+let setup: TestcontainersViaProxy | undefined;
 
 beforeAll(async () => {
-  dind = await startChildDind(process.env["DOCKER_HOST"]);
-  proxy = await startProxyProcess({ dockerSocket: dind.socketPath });
-  process.env["DOCKER_HOST"] = proxy.dockerHost;
-  // Ryuk's image cannot be pulled here, and nothing outlives the dind anyway.
-  process.env["TESTCONTAINERS_RYUK_DISABLED"] = "true";
-  testcontainers = await import("testcontainers");
+  setup = await testcontainersViaProxy();
+  ({ dind, proxy, testcontainers } = setup);
   work = await mkdtemp(join(tmpdir(), "dcp-labels-kinds-"));
   await mkdir(join(work, "docker-config"));
 });
 
 afterAll(async () => {
-  await proxy?.stop();
-  await dind?.stop();
+  await setup?.stop();
   if (work) await rm(work, { recursive: true, force: true });
-  for (const [key, value] of Object.entries(savedEnv)) {
-    if (value === undefined) delete process.env[key];
-    else process.env[key] = value;
-  }
 });
 
 const socket = () => dind.socketPath;
