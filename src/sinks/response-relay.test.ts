@@ -1,0 +1,68 @@
+// The relay's framing, fed byte-exact daemon output (fault-injection style:
+// the real daemon cannot be made to split its writes on demand).
+import { PassThrough } from "node:stream";
+import type { Socket } from "node:net";
+import { describe, expect, it } from "vitest";
+import { testRequest } from "../pipeline/test-requests.js";
+import { ResponseRelay } from "./response-relay.js";
+
+function relayWithClient() {
+  const client = new PassThrough();
+  const written: Buffer[] = [];
+  client.on("data", (chunk: Buffer) => written.push(chunk));
+  const verdicts: string[] = [];
+  const relay = new ResponseRelay(
+    client as unknown as Socket,
+    { hijacked: () => verdicts.push("hijacked"), notHijacked: () => verdicts.push("not") },
+    { pause() {}, resume() {} },
+  );
+  const output = () => Buffer.concat(written).toString("latin1");
+  return { relay, output, verdicts };
+}
+
+describe("ResponseRelay", () => {
+  it("keeps stream bytes that arrive in the same read as the 101", async () => {
+    const { relay, output, verdicts } = relayWithClient();
+    relay.expectUpstream(testRequest("POST /containers/x/attach?stream=1 HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"));
+    const wire = "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nfirst bytes";
+    relay.onUpstreamData(Buffer.from(wire, "latin1"));
+    relay.onUpstreamData(Buffer.from(" and more", "latin1"));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(output()).toBe(`${wire} and more`);
+    expect(verdicts).toEqual(["hijacked"]);
+    expect(relay.hijacked).toBe(true);
+  });
+
+  it("relays a response split at every byte unchanged, and finds its end", async () => {
+    const { relay, output } = relayWithClient();
+    const exchanges: number[] = [];
+    relay.exchanges$.subscribe((exchange) => exchanges.push(exchange.status));
+    relay.expectUpstream(testRequest("GET /events HTTP/1.1\r\n\r\n"));
+    relay.expectUpstream(testRequest("HEAD /_ping HTTP/1.1\r\n\r\n"));
+    const wire =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+    for (const byte of Buffer.from(wire, "latin1")) relay.onUpstreamData(Buffer.from([byte]));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(output()).toBe(wire);
+    expect(exchanges).toEqual([200, 200]);
+    expect(relay.busy).toBe(false);
+  });
+
+  it("answers in order: a local refusal waits for the daemon's earlier response", async () => {
+    const { relay, output } = relayWithClient();
+    relay.expectUpstream(testRequest("GET /_ping HTTP/1.1\r\n\r\n"));
+    relay.respondLocally(undefined, Buffer.from("LOCAL"), { close: false });
+    expect(output()).toBe("");
+    relay.onUpstreamData(Buffer.from("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK", "latin1"));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(output()).toBe("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOKLOCAL");
+  });
+
+  it("tells the reader an attach that got an ordinary answer was not hijacked", () => {
+    const { relay, verdicts } = relayWithClient();
+    relay.expectUpstream(testRequest("POST /containers/x/attach HTTP/1.1\r\n\r\n"));
+    relay.onUpstreamData(Buffer.from("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}", "latin1"));
+    expect(verdicts).toEqual(["not"]);
+    expect(relay.hijacked).toBe(false);
+  });
+});
