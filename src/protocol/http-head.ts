@@ -80,15 +80,6 @@ export function headerValues(fields: HeaderFields, lowerName: string): string[] 
   return values;
 }
 
-/** The single value of a header, undefined when absent; refuses duplicates where they would be ambiguous. */
-export function singleHeader(fields: HeaderFields, lowerName: string): string | undefined {
-  const values = headerValues(fields, lowerName);
-  if (values.length > 1) {
-    throw new RequestRefusedError("DCP_AMBIGUOUS_FRAMING", `malformed HTTP request: repeated ${lowerName} header`);
-  }
-  return values[0];
-}
-
 /** Comma-separated tokens of a list header such as Connection or Transfer-Encoding, lower-cased. */
 export function headerTokens(fields: HeaderFields, lowerName: string): string[] {
   const tokens: string[] = [];
