@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 /**
  * dockerd-ci-proxy's command: parse options, start the proxy, stop cleanly on
- * SIGTERM/SIGINT (exit 0). Startup failures print one line and exit 1 (2 for
- * bad options).
+ * SIGTERM/SIGINT (exit 0; with --reap-on-exit, after reaping what carries the
+ * proxy's labels). Startup failures print one line and exit 1 (2 for bad
+ * options). `dockerd-ci-proxy reap` reaps and exits (1 if anything is left).
  */
 import { groupOf } from "./sources/listen-socket.js";
 import { parseCommandLine } from "./config.js";
 import { ProxyError } from "./errors.js";
 import { createLogger } from "./logging.js";
 import { DEFAULT_MAX_HEADER_BYTES, startProxy } from "./proxy.js";
+import { reapOnExit, runReapCommand } from "./reaper/command.js";
 
 async function main(): Promise<number> {
   const outcome = parseCommandLine(process.argv.slice(2), process.env, {
@@ -16,6 +18,18 @@ async function main(): Promise<number> {
     err: (text) => process.stderr.write(text),
   });
   if (outcome.kind === "exit") return outcome.code;
+  if (outcome.kind === "reap") {
+    try {
+      return await runReapCommand(
+        outcome.config,
+        (text) => process.stdout.write(text),
+        (text) => process.stderr.write(text),
+      );
+    } catch (error) {
+      process.stderr.write(`dockerd-ci-proxy reap: ${error instanceof Error ? error.message : String(error)}\n`);
+      return 1;
+    }
+  }
   const { config } = outcome;
   const log = createLogger({ debug: config.debug });
   let proxy;
@@ -37,7 +51,12 @@ async function main(): Promise<number> {
   return new Promise<number>((resolve) => {
     const shutdown = (signal: NodeJS.Signals) => {
       log.info({ signal }, "shutting down");
-      void running.stop().then(() => resolve(0));
+      void running
+        .stop()
+        .then(async () => {
+          if (config.reapOnExit) await reapOnExit(config.dockerSocket, config.labels, log);
+        })
+        .then(() => resolve(0));
     };
     process.once("SIGTERM", shutdown);
     process.once("SIGINT", shutdown);

@@ -10,7 +10,7 @@ function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
 
 function config(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const { outcome, err } = run(argv, env);
-  if (outcome.kind !== "run") throw new Error(`expected a config, got exit ${outcome.code}: ${err}`);
+  if (outcome.kind !== "run") throw new Error(`expected a config, got ${JSON.stringify(outcome)}: ${err}`);
   return outcome.config;
 }
 

@@ -24,9 +24,22 @@ export interface CliConfig {
   readonly listenMode: number;
   readonly maxBodyBytes: number;
   readonly shutdownGraceMs: number;
+  /** `--reap-on-exit`: after the drain on SIGTERM/SIGINT, remove what carries the labels. */
+  readonly reapOnExit: boolean;
 }
 
-export type CliOutcome = { kind: "run"; config: CliConfig } | { kind: "exit"; code: number };
+/** `dockerd-ci-proxy reap`: the label filter is ALL configured labels. */
+export interface ReapCliConfig {
+  readonly dockerSocket: string;
+  readonly labels: ReadonlyMap<string, string>;
+  readonly images: boolean;
+  readonly dryRun: boolean;
+}
+
+export type CliOutcome =
+  | { kind: "run"; config: CliConfig }
+  | { kind: "reap"; config: ReapCliConfig }
+  | { kind: "exit"; code: number };
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
@@ -45,6 +58,8 @@ export function parseCommandLine(
     .exitOverride()
     .configureOutput({ writeOut: output.out, writeErr: output.err })
     .showSuggestionAfterError(true)
+    // Options before a subcommand are the proxy's, after it the subcommand's.
+    .enablePositionalOptions()
     .addOption(new Option("-d, --debug", "debug mode: log every request head (credentials redacted) (env: DCP_DEBUG)"))
     .addOption(option("--ds, --dockersocket <path>", "the Docker daemon API UNIX socket to connect to", "DCP_DOCKER_SOCKET", "/var/run/docker.sock"))
     .addOption(
@@ -59,13 +74,35 @@ export function parseCommandLine(
     )
     .addOption(option("--ln, --labelname <name>", "the label name to apply to created resources", "DCP_LABEL_NAME", "Created-Via"))
     .addOption(option("--lv, --labelvalue <value>", "the label value to apply to created resources", "DCP_LABEL_VALUE", "dockerd-ci-proxy"))
-    .addOption(
-      new Option("--label <key=value>", "an extra label for created resources; repeatable (env: DCP_LABELS, comma-separated)")
-        .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
-    )
+    .addOption(labelOption("an extra label for created resources"))
     .addOption(option("--listen-mode <octal>", "file mode of the listen socket; its group is the Docker socket's group", "DCP_LISTEN_MODE", "660"))
     .addOption(option("--max-body <bytes>", "largest request body the proxy buffers to rewrite (suffixes k, m, g)", "DCP_MAX_BODY", "16m"))
-    .addOption(option("--shutdown-grace <seconds>", "how long SIGTERM/SIGINT waits for requests in flight", "DCP_SHUTDOWN_GRACE", "5"));
+    .addOption(option("--shutdown-grace <seconds>", "how long SIGTERM/SIGINT waits for requests in flight", "DCP_SHUTDOWN_GRACE", "5"))
+    .addOption(
+      new Option(
+        "--reap-on-exit",
+        "on SIGTERM/SIGINT, after the drain, remove every resource that carries this proxy's labels (env: DCP_REAP_ON_EXIT)",
+      ),
+    );
+
+  let outcome: CliOutcome | undefined;
+  program.action(() => {
+    outcome = proxyOutcome(program, env);
+  });
+  const reapCommand = program
+    .command("reap")
+    .description(
+      "remove every resource that carries ALL the configured labels, on the daemon directly: services, containers (forced, with their anonymous volumes), networks, volumes, secrets, configs, and images with --images",
+    )
+    .addOption(option("--ds, --dockersocket <path>", "the Docker daemon API UNIX socket", "DCP_DOCKER_SOCKET", "/var/run/docker.sock"))
+    .addOption(option("--ln, --labelname <name>", "the label name to look for", "DCP_LABEL_NAME", "Created-Via"))
+    .addOption(option("--lv, --labelvalue <value>", "the label value to look for", "DCP_LABEL_VALUE", "dockerd-ci-proxy"))
+    .addOption(labelOption("an extra label the resources must carry too"))
+    .addOption(new Option("--images", "remove labelled images too"))
+    .addOption(new Option("--dry-run", "list what would be removed, remove nothing"));
+  reapCommand.action(() => {
+    outcome = reapOutcome(reapCommand, env);
+  });
 
   try {
     program.parse([...argv], { from: "user" });
@@ -74,14 +111,49 @@ export function parseCommandLine(
       // Help and version exit 0; usage errors exit 2 like other CLI tools.
       return { kind: "exit", code: error.exitCode === 0 ? 0 : 2 };
     }
+    if (error instanceof ConfigError) {
+      output.err(`error: ${error.message}\n`);
+      return { kind: "exit", code: 2 };
+    }
     throw error;
   }
-  // Environment values apply where the command line said nothing. (Commander's
-  // own .env() reads process.env only, which would make this untestable.)
+  if (outcome === undefined) throw new Error("no command ran");
+  return outcome;
+}
+
+/**
+ * Environment values apply where the command line said nothing. (Commander's
+ * own .env() reads process.env only, which would make this untestable.)
+ */
+function applyEnvironment(command: Command, env: NodeJS.ProcessEnv): void {
   for (const [name, variable] of ENV_OF) {
     const value = env[variable];
-    if (program.getOptionValueSource(name) === "default" && value !== undefined) program.setOptionValueWithSource(name, value, "env");
+    if (command.getOptionValueSource(name) === "default" && value !== undefined) command.setOptionValueWithSource(name, value, "env");
   }
+}
+
+function labelOption(description: string): Option {
+  return new Option("--label <key=value>", `${description}; repeatable (env: DCP_LABELS, comma-separated)`).argParser(
+    (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+  );
+}
+
+function reapOutcome(command: Command, env: NodeJS.ProcessEnv): CliOutcome {
+  applyEnvironment(command, env);
+  const options = command.opts<{ dockersocket: string; labelname: string; labelvalue: string; label?: string[]; images?: boolean; dryRun?: boolean }>();
+  return {
+    kind: "reap",
+    config: {
+      dockerSocket: nonEmpty(options.dockersocket, "--dockersocket"),
+      labels: labelMap(options.labelname, options.labelvalue, [...splitList(env["DCP_LABELS"]), ...(options.label ?? [])]),
+      images: options.images ?? false,
+      dryRun: options.dryRun ?? false,
+    },
+  };
+}
+
+function proxyOutcome(program: Command, env: NodeJS.ProcessEnv): CliOutcome {
+  applyEnvironment(program, env);
   const options = program.opts<{
     debug?: boolean;
     dockersocket: string;
@@ -94,31 +166,25 @@ export function parseCommandLine(
     listenMode: string;
     maxBody: string;
     shutdownGrace: string;
+    reapOnExit?: boolean;
   }>();
-  try {
-    return {
-      kind: "run",
-      config: {
-        debug: options.debug ?? envBoolean(env, "DCP_DEBUG"),
-        dockerSocket: nonEmpty(options.dockersocket, "--dockersocket"),
-        listenSocket: nonEmpty(options.listensocket, "--listensocket"),
-        cgroupParent: cgroupParentSetting(
-          options.cgroupparent ?? envBoolean(env, "DCP_CGROUP_PARENT"),
-          options.cgroupParentValue ?? (env["DCP_CGROUP_PARENT_VALUE"] || undefined),
-        ),
-        labels: labelMap(options.labelname, options.labelvalue, [...splitList(env["DCP_LABELS"]), ...(options.label ?? [])]),
-        listenMode: fileMode(options.listenMode),
-        maxBodyBytes: byteSize(options.maxBody),
-        shutdownGraceMs: seconds(options.shutdownGrace) * 1000,
-      },
-    };
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      output.err(`error: ${error.message}\n`);
-      return { kind: "exit", code: 2 };
-    }
-    throw error;
-  }
+  return {
+    kind: "run",
+    config: {
+      debug: options.debug ?? envBoolean(env, "DCP_DEBUG"),
+      dockerSocket: nonEmpty(options.dockersocket, "--dockersocket"),
+      listenSocket: nonEmpty(options.listensocket, "--listensocket"),
+      cgroupParent: cgroupParentSetting(
+        options.cgroupparent ?? envBoolean(env, "DCP_CGROUP_PARENT"),
+        options.cgroupParentValue ?? (env["DCP_CGROUP_PARENT_VALUE"] || undefined),
+      ),
+      labels: labelMap(options.labelname, options.labelvalue, [...splitList(env["DCP_LABELS"]), ...(options.label ?? [])]),
+      listenMode: fileMode(options.listenMode),
+      maxBodyBytes: byteSize(options.maxBody),
+      shutdownGraceMs: seconds(options.shutdownGrace) * 1000,
+      reapOnExit: options.reapOnExit ?? envBoolean(env, "DCP_REAP_ON_EXIT"),
+    },
+  };
 }
 
 /** Option attribute → environment variable, for options that take a value. */
