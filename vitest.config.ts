@@ -18,6 +18,7 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
+          globalSetup: ["test/integration/support/global-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 240_000,
           // Each file starts its own dind; two at a time fit this 2-core machine.

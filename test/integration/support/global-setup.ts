@@ -1,0 +1,11 @@
+// Before any integration test: make sure the local images exist in the Docker
+// Engine the tests use (nothing can be pulled). The script rebuilds only what
+// changed, so this costs well under a second on a warm machine and makes
+// `npm test` enough on any machine with a reachable Docker Engine.
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export default function setup(): void {
+  const script = fileURLToPath(new URL("../../fixtures/build-images.sh", import.meta.url));
+  execFileSync("bash", [script], { stdio: "inherit" });
+}
