@@ -8,7 +8,7 @@
 import { groupOf } from "./sources/listen-socket.js";
 import { parseCommandLine } from "./config.js";
 import { ProxyError } from "./errors.js";
-import { createLogger } from "./logging.js";
+import { createLogger, logDestination } from "./logging.js";
 import { DEFAULT_MAX_HEADER_BYTES, startProxy } from "./proxy.js";
 import { reapOnExit, runReapCommand } from "./reaper/command.js";
 
@@ -31,7 +31,7 @@ async function main(): Promise<number> {
     }
   }
   const { config } = outcome;
-  const log = createLogger({ debug: config.debug });
+  const log = createLogger({ debug: config.debug, destination: await logDestination(config.logFormat) });
   let proxy;
   try {
     proxy = await startProxy({

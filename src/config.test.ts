@@ -136,3 +136,15 @@ describe("command line", () => {
     expect(run(["--version"]).out.trim()).toBe(VERSION);
   });
 });
+
+describe("--log-format", () => {
+  it("is auto by default, json or pretty when asked, from DCP_LOG_FORMAT too", () => {
+    expect(config([]).logFormat).toBe("auto");
+    expect(config(["--log-format", "json"]).logFormat).toBe("json");
+    expect(config([], { DCP_LOG_FORMAT: "pretty" }).logFormat).toBe("pretty");
+  });
+
+  it("exits 2 on another format", () => {
+    expect(run(["--log-format", "xml"]).outcome).toEqual({ kind: "exit", code: 2 });
+  });
+});

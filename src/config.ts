@@ -26,7 +26,11 @@ export interface CliConfig {
   readonly shutdownGraceMs: number;
   /** `--reap-on-exit`: after the drain on SIGTERM/SIGINT, remove what carries the labels. */
   readonly reapOnExit: boolean;
+  /** `--log-format`: auto is pretty on a terminal, json otherwise. */
+  readonly logFormat: LogFormat;
 }
+
+export type LogFormat = "auto" | "json" | "pretty";
 
 /** `dockerd-ci-proxy reap`: the label filter is ALL configured labels. */
 export interface ReapCliConfig {
@@ -71,6 +75,9 @@ export function parseCommandLine(
         "--cgroup-parent-value <path>",
         "put created containers under this cgroup parent instead (an agent that is not a container): /group for the cgroupfs driver, name.slice for systemd (env: DCP_CGROUP_PARENT_VALUE)",
       ),
+    )
+    .addOption(
+      option("--log-format <format>", "log lines as json, or pretty for people; auto: pretty on a terminal, json otherwise", "DCP_LOG_FORMAT", "auto"),
     )
     .addOption(option("--ln, --labelname <name>", "the label name to apply to created resources", "DCP_LABEL_NAME", "Created-Via"))
     .addOption(option("--lv, --labelvalue <value>", "the label value to apply to created resources", "DCP_LABEL_VALUE", "dockerd-ci-proxy"))
@@ -167,6 +174,7 @@ function proxyOutcome(program: Command, env: NodeJS.ProcessEnv): CliOutcome {
     maxBody: string;
     shutdownGrace: string;
     reapOnExit?: boolean;
+    logFormat: string;
   }>();
   return {
     kind: "run",
@@ -183,6 +191,7 @@ function proxyOutcome(program: Command, env: NodeJS.ProcessEnv): CliOutcome {
       maxBodyBytes: byteSize(options.maxBody),
       shutdownGraceMs: seconds(options.shutdownGrace) * 1000,
       reapOnExit: options.reapOnExit ?? envBoolean(env, "DCP_REAP_ON_EXIT"),
+      logFormat: logFormat(options.logFormat),
     },
   };
 }
@@ -194,6 +203,11 @@ function option(flags: string, description: string, variable: string, defaultVal
   const created = new Option(flags, `${description} (env: ${variable})`).default(defaultValue);
   ENV_OF.set(created.attributeName(), variable);
   return created;
+}
+
+function logFormat(text: string): LogFormat {
+  if (text === "auto" || text === "json" || text === "pretty") return text;
+  throw new ConfigError(`--log-format must be json, pretty or auto, not ${JSON.stringify(text)}`);
 }
 
 function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean {

@@ -53,7 +53,7 @@ export function handleConnection(
     sink.onClosingRefusal = () => reader.stop();
 
     const closeIfIdle = () => {
-      if (inputDone && !relay.busy && !client.destroyed) client.end();
+      if (inputDone && !relay.busy && !client.destroyed) relay.endClient();
     };
     const unregister = register({
       get busy() {

@@ -24,6 +24,18 @@ function batchedStdout(): pino.DestinationStream {
   return destination;
 }
 
+/** pino-pretty for people at a terminal: loaded only when asked for. */
+async function prettyStdout(): Promise<pino.DestinationStream> {
+  const { default: pretty } = await import("pino-pretty");
+  return pretty({ colorize: process.stdout.isTTY === true, destination: 1, sync: false });
+}
+
+/** The destination `--log-format` asks for; auto is pretty on a terminal, json otherwise. */
+export async function logDestination(format: "auto" | "json" | "pretty"): Promise<pino.DestinationStream> {
+  const pretty = format === "pretty" || (format === "auto" && process.stdout.isTTY === true);
+  return pretty ? prettyStdout() : batchedStdout();
+}
+
 export function createLogger(options: { debug: boolean; destination?: pino.DestinationStream }): Logger {
   return pino(
     {

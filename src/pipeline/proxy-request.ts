@@ -56,6 +56,8 @@ export interface ProxyRequest {
     /** Lower-case header names to leave out (e.g. "expect" once the proxy answered it). */
     dropHeaders?: Set<string>;
   };
+  /** The connection cannot carry another request after this one (its bytes could not be framed). */
+  readonly unframeable?: boolean;
   /** Set by a stage that refuses the request: the client gets this error, the daemon nothing. */
   refusal?: ProxyError;
   /** The bytes to send upstream in place of the head, set by the serialize stage. */

@@ -55,7 +55,7 @@ export class DaemonSink {
       };
       if (request.refusal) {
         // Keep the connection only when the request was read to its end.
-        const fullyRead = request.body === null || request.bufferedBody !== undefined;
+        const fullyRead = !request.unframeable && (request.body === null || request.bufferedBody !== undefined);
         this.relay.respondLocally(request, errorResponse(request.refusal, { close: !fullyRead }), {
           close: !fullyRead,
           error: request.refusal,
@@ -109,6 +109,9 @@ export class DaemonSink {
         request.log.debug({ err: error.message }, "request body aborted");
         upstream.destroy();
         done();
+        // destroy() reports nothing to the relay, which would wait forever
+        // for the answer to this half request and hold the refusal behind it.
+        this.relay.abortUpstream();
       });
       return () => {
         body.removeAllListeners("data");

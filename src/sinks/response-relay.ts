@@ -61,6 +61,8 @@ export class ResponseRelay {
   private upstreamPaused = false;
   /** While one daemon read is being relayed: the pieces to write, in order. */
   private gathered: Buffer[] | undefined;
+  /** The client connection must end once the gathered pieces are written. */
+  private endAfterGathered = false;
 
   constructor(
     private readonly client: Socket,
@@ -101,6 +103,32 @@ export class ResponseRelay {
     this.state = { kind: "closed" };
   }
 
+  /**
+   * The proxy cut the daemon connection itself, in the middle of a request
+   * body (a malformed chunk, a client gone mid-upload): no answer will come
+   * for that request. Sends what the proxy queued itself (the refusal) and
+   * closes; a response already under way cannot be mended, so the client
+   * connection is cut.
+   */
+  abortUpstream(): void {
+    if (this.state.kind === "closed") return;
+    const started = this.state.kind !== "head" || this.state.buffered.length > 0;
+    if (started) {
+      this.state = { kind: "closed" };
+      this.client.destroy();
+      return;
+    }
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      if (this.queue[i]!.kind === "upstream") this.queue.splice(i, 1);
+    }
+    if (this.queue.length > 0) {
+      this.flushLocal();
+      return;
+    }
+    this.state = { kind: "closed" };
+    this.client.end();
+  }
+
   /** Queues an answer of the proxy's own, sent once every earlier response is complete. */
   respondLocally(request: ProxyRequest | undefined, bytes: Buffer, options: { close: boolean; error?: ProxyError }): void {
     this.queue.push({ kind: "local", request, bytes, close: options.close, error: options.error });
@@ -120,7 +148,22 @@ export class ResponseRelay {
       const gathered = this.gathered;
       this.gathered = undefined;
       this.writeGathered(gathered, chunk);
+      if (this.endAfterGathered) {
+        this.endAfterGathered = false;
+        this.client.end();
+      }
     }
+  }
+
+  /**
+   * Ends the client connection after every byte queued for it. While a daemon
+   * read is being relayed its bytes are only gathered: ending at once would
+   * drop them (write after end), e.g. the last response before a refusal or
+   * the answer to a client that half-closed after its request.
+   */
+  endClient(): void {
+    if (this.gathered) this.endAfterGathered = true;
+    else this.client.end();
   }
 
   /** Writes the pieces of one read; usually they are the read itself, in order, and go out as it. */
@@ -275,7 +318,7 @@ export class ResponseRelay {
       }
       if (next.close) {
         this.state = { kind: "closed" };
-        this.client.end();
+        this.endClient();
         return;
       }
     }

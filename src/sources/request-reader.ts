@@ -342,6 +342,7 @@ export class RequestReader {
       rewrite: {},
       injection: {},
       refusal: error,
+      unframeable: true,
       sendContinue: this.options.sendContinue,
     };
     this.subscriber?.next(request);
