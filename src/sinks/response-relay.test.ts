@@ -58,6 +58,14 @@ describe("ResponseRelay", () => {
     expect(output()).toBe("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOKLOCAL");
   });
 
+  it("still delivers a complete response that arrived in the same read as garbage, then closes", async () => {
+    const { relay, output } = relayWithClient();
+    relay.expectUpstream(testRequest("GET /_ping HTTP/1.1\r\n\r\n"));
+    relay.onUpstreamData(Buffer.from("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOKnot http\r\n\r\n", "latin1"));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(output()).toBe("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK");
+  });
+
   it("tells the reader an attach that got an ordinary answer was not hijacked", () => {
     const { relay, verdicts } = relayWithClient();
     relay.expectUpstream(testRequest("POST /containers/x/attach HTTP/1.1\r\n\r\n"));

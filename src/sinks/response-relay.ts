@@ -126,7 +126,7 @@ export class ResponseRelay {
       return;
     }
     this.state = { kind: "closed" };
-    this.client.end();
+    this.endClient();
   }
 
   /** Queues an answer of the proxy's own, sent once every earlier response is complete. */
@@ -339,9 +339,10 @@ export class ResponseRelay {
       return;
     }
     if (!current) {
-      // Nothing owed: the daemon closed an idle connection, so close ours too.
+      // Nothing owed: the daemon closed an idle connection, so close ours too
+      // (after what this read gathered, if it failed mid-way).
       this.state = { kind: "closed" };
-      this.client.end();
+      this.endClient();
       return;
     }
     if (current.kind === "upstream") {
