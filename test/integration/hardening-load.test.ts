@@ -1,12 +1,13 @@
 // Bounded load through one proxy process: many concurrent connections of
 // mixed kinds with zero errors and every create labelled, then thousands of
 // short connections without leaking file descriptors.
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUSYBOX_IMAGE, type Dind, dockerApi, startDind } from "./support/dind.js";
 import { createRequest, LABEL_NAME, LABEL_VALUE } from "./support/hardening/smuggle.js";
 import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
 import { parseHead, RawConnection } from "./support/raw-http.js";
+import { writeTar } from "./support/tar-stream.js";
 
 let dind: Dind;
 let proxy: ProxyProcess;
@@ -62,12 +63,35 @@ async function openEvents(): Promise<RawConnection> {
 }
 
 describe("load through one proxy", () => {
-  it("serves 300 concurrent connections (pings, creates, event streams) without an error, every create labelled", async () => {
-    const streams = await Promise.all(Array.from({ length: 50 }, () => openEvents()));
+  it("keeps its memory under 150 MB during a 1 GiB upload with 1000 idle connections open", async () => {
+    const idle = await Promise.all(Array.from({ length: 1000 }, () => RawConnection.open(proxy.socketPath)));
+    try {
+      const created = await dockerApi(dind.socketPath, "POST", "/containers/create", { Image: BUSYBOX_IMAGE, Cmd: ["sleep", "600"] });
+      const id = (JSON.parse(created.body) as { Id: string }).Id;
+      await dockerApi(dind.socketPath, "POST", `/containers/${id}/start`);
+      const size = 1024 * 1024 * 1024;
+      const upload = await RawConnection.open(proxy.socketPath);
+      upload.write(
+        `PUT /containers/${id}/archive?path=/tmp HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\nContent-Length: ${512 + size + 1024}\r\n\r\n`,
+      );
+      await writeTar(upload, "big", size, false);
+      expect((await upload.readResponse({ timeoutMs: 120_000 })).status).toBe(200);
+      upload.close();
+      await dockerApi(dind.socketPath, "DELETE", `/containers/${id}?force=1`);
+      const peakKb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${proxy.child.pid}/status`, "utf8"))![1]);
+      expect(peakKb).toBeLessThan(150 * 1024);
+      expect(idle.every((connection) => !connection.closed)).toBe(true);
+    } finally {
+      for (const connection of idle) connection.close();
+    }
+  }, 180_000);
+
+  it("serves 1000 concurrent connections (pings, creates, event streams) without an error, every create labelled", async () => {
+    const streams = await Promise.all(Array.from({ length: 100 }, () => openEvents()));
     try {
       const work: Array<Promise<string | undefined>> = [];
-      for (let i = 0; i < 250; i++) {
-        work.push(i % 5 < 2 ? createOnce() : pingOnce().then(() => undefined));
+      for (let i = 0; i < 900; i++) {
+        work.push(i % 9 === 0 ? createOnce() : pingOnce().then(() => undefined));
       }
       const results = await Promise.allSettled(work);
       const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => String(r.reason));
@@ -93,12 +117,12 @@ describe("load through one proxy", () => {
     }
   });
 
-  it("does not leak file descriptors over 3000 opened and closed connections", async () => {
+  it("does not leak file descriptors over 10,000 opened and closed connections", async () => {
     const pid = proxy.child.pid!;
     await pingOnce();
     const before = openFds(pid);
-    const BATCH = 100;
-    for (let batch = 0; batch < 30; batch++) {
+    const BATCH = 200;
+    for (let batch = 0; batch < 50; batch++) {
       await Promise.all(
         Array.from({ length: BATCH }, async (_, i) => {
           const kind = i % 3;
