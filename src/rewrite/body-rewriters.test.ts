@@ -4,6 +4,7 @@ import { RewriteError } from "../errors.js";
 import type { Injected } from "./body-rewriters.js";
 import { rewriteContainerCreate, rewriteLabelsOnly, rewriteServiceSpec } from "./body-rewriters.js";
 import { refusal } from "./test-support.js";
+import { fuzzParams } from "../test-fuzz.js";
 
 // ---------------------------------------------------------------------------
 // A reference model of how dockerd reads these bodies, written independently
@@ -641,7 +642,7 @@ describe("rewriteContainerCreate", () => {
       fc.property(containerBody, printStyle, injectedArbitrary, (document, style, inject) => {
         outcomes.push(checkContainerCreate(printRef(document, style), inject));
       }),
-      { numRuns: 1500 },
+      fuzzParams(1500),
     );
     const counts = tally(outcomes);
     // The generator is meant to exercise the rewrite, not only the refusals.
@@ -687,7 +688,7 @@ describe("rewriteLabelsOnly", () => {
         expect(labelsObject(after.get("Labels"))).toEqual(merged(labelsObject(before.get("Labels")), inject));
         expect(after.get("Name")).toEqual(before.get("Name"));
       }),
-      { numRuns: 800 },
+      fuzzParams(800),
     );
     expect(rewritten).toBeGreaterThan(300);
   });
@@ -743,7 +744,7 @@ describe("rewriteServiceSpec", () => {
       fc.property(serviceBody, printStyle, injectedArbitrary, (document, style, inject) => {
         outcomes.push(checkServiceSpec(printRef(document, style), inject));
       }),
-      { numRuns: 1500 },
+      fuzzParams(1500),
     );
     const counts = tally(outcomes);
     expect(counts.rewritten).toBeGreaterThan(outcomes.length * 0.3);

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { assertChangeIsSelfContained, labelChangeLine } from "./dockerfile-changes.js";
 import { refusal } from "./test-support.js";
+import { fuzzParams } from "../test-fuzz.js";
 
 // ---------------------------------------------------------------------------
 // Reference: how the Dockerfile parser and shell lexer read one LABEL line
@@ -123,7 +124,7 @@ describe("labelChangeLine", () => {
           expect(interpretLabelLine(labelChangeLine(key, value))).toEqual([[key, value]]);
         },
       ),
-      { numRuns: 2000 },
+      fuzzParams(2000),
     );
   });
 

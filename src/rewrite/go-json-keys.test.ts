@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { keyMatches } from "./go-json-keys.js";
+import { fuzzParams } from "../test-fuzz.js";
 
 /**
  * Reference: Go 1.21+ `foldName` restricted to what can equal an ASCII name —
@@ -103,7 +104,7 @@ describe("keyMatches", () => {
           expect(keyMatches(key, field)).toBe(goFold(key) === goFold(field));
         },
       ),
-      { numRuns: 3000 },
+      fuzzParams(3000),
     );
   });
 
@@ -112,7 +113,7 @@ describe("keyMatches", () => {
       fc.property(fc.constantFrom(...fieldNames), fc.string({ unit: "binary", maxLength: 14 }), (field, key) => {
         expect(keyMatches(key, field)).toBe(goFold(key) === goFold(field));
       }),
-      { numRuns: 3000 },
+      fuzzParams(3000),
     );
   });
 });

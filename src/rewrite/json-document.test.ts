@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { RewriteError } from "../errors.js";
 import type { JsonValue } from "./json-document.js";
 import { isBlankJson, MAX_NESTING_DEPTH, parseJson, serializeJson } from "./json-document.js";
+import { fuzzParams } from "../test-fuzz.js";
 
 const withLoneSurrogatesReplaced = (text: string): string =>
   text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
@@ -151,7 +152,7 @@ describe("parseJson", () => {
         }
         expect(actual).toBe(expected);
       }),
-      { numRuns: 2000 },
+      fuzzParams(2000),
     );
   });
 
@@ -163,7 +164,7 @@ describe("parseJson", () => {
         // Canonical: printing is a fixed point.
         expect(roundTrip(printed)).toBe(printed);
       }),
-      { numRuns: 1000 },
+      fuzzParams(1000),
     );
   });
 
@@ -175,7 +176,7 @@ describe("parseJson", () => {
         // Lone surrogates cannot be carried by UTF-8; JSON.stringify escapes them and Go reads U+FFFD.
         expect(reparsed).toEqual({ kind: "string", value: withLoneSurrogatesReplaced(value) });
       }),
-      { numRuns: 1000 },
+      fuzzParams(1000),
     );
   });
 

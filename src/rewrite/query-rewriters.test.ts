@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { Injected } from "./injected.js";
 import { isImageImport, rewriteBuildQuery, rewriteCommitQuery, rewriteImportQuery } from "./query-rewriters.js";
 import { refusal } from "./test-support.js";
+import { fuzzParams } from "../test-fuzz.js";
 
 // Reference: Go's url.ParseQuery, written independently (decodeURIComponent on
 // '+'-replaced text; the generators below only produce UTF-8 escapes).
@@ -148,7 +149,7 @@ describe("rewriteBuildQuery", () => {
         // Canonical: a second pass changes nothing.
         expect(rewriteBuildQuery(output, inject)).toBe(output);
       }),
-      { numRuns: 1500 },
+      fuzzParams(1500),
     );
     expect(rewritten).toBe(1500);
   });

@@ -1,7 +1,7 @@
 // Property tests of the two places where the proxy and the daemon must agree:
 // which route a target is (whatever its encoding), and where each pipelined
 // request ends (whatever the TCP segmentation).
-// DCP_FC_SEED=<n> replays a run; fast-check prints the seed on failure.
+// DCP_FC_SEED=<n> replays a run (fast-check prints the seed on failure); see src/test-fuzz.ts.
 import { PassThrough } from "node:stream";
 import type { Socket } from "node:net";
 import fc from "fast-check";
@@ -12,13 +12,9 @@ import { findHeadEnd } from "../protocol/http-head.js";
 import type { ProxyRequest } from "../pipeline/proxy-request.js";
 import { RequestReader } from "../sources/request-reader.js";
 import { classifyRoute, type RouteKind } from "./routes.js";
+import { fuzzParams } from "../test-fuzz.js";
 
-const seedEnv = process.env["DCP_FC_SEED"];
-const baseParams: fc.Parameters<unknown> = {
-  numRuns: 300,
-  interruptAfterTimeLimit: 8_000,
-  ...(seedEnv !== undefined && seedEnv !== "" ? { seed: Number(seedEnv) } : {}),
-};
+const baseParams: fc.Parameters<unknown> = fuzzParams(300, { interruptAfterTimeLimit: 8_000 });
 
 const CREATION_ROUTES: ReadonlyArray<readonly [string, RouteKind]> = [
   ["/containers/create", "container-create"],
@@ -224,7 +220,7 @@ describe("RequestReader under random segmentation of a pipelined stream", () => 
           expect(split).toEqual(whole);
         },
       ),
-      { ...baseParams, numRuns: 150 },
+      fuzzParams(150, { interruptAfterTimeLimit: 8_000 }),
     );
   });
 
@@ -241,7 +237,7 @@ describe("RequestReader under random segmentation of a pipelined stream", () => 
         const parsed = await readAll(splitAt(attack, cuts));
         expect(parsed.map((p) => p.refused ?? p.target)).toEqual(["/_ping", "DCP_AMBIGUOUS_FRAMING"]);
       }),
-      { ...baseParams, numRuns: 100 },
+      fuzzParams(100, { interruptAfterTimeLimit: 8_000 }),
     );
   });
 });
