@@ -43,6 +43,10 @@ export async function startCiAgent(dind: Dind, options: CiAgentOptions): Promise
     DAEMON_SOCKET_IN_AGENT,
     "--ls",
     `${SOCKET_DIR_IN_AGENT}/${socketName}`,
+    // The agent has a TTY (below), where the default log format is pretty;
+    // the tests read the JSON lines.
+    "--log-format",
+    "json",
     ...args,
   ];
 
