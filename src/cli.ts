@@ -9,7 +9,9 @@ import { groupOf } from "./sources/listen-socket.js";
 import { parseCommandLine } from "./config.js";
 import { ProxyError } from "./errors.js";
 import { createLogger, logDestination } from "./logging.js";
-import { DEFAULT_MAX_HEADER_BYTES, startProxy } from "./proxy.js";
+import { type MetricsAddress, serveMetrics } from "./metrics/metrics-server.js";
+import { ProxyMetrics } from "./metrics/prometheus-metrics.js";
+import { DEFAULT_MAX_HEADER_BYTES, type RunningProxy, startProxy } from "./proxy.js";
 import { reapOnExit, runReapCommand } from "./reaper/command.js";
 
 async function main(): Promise<number> {
@@ -48,6 +50,7 @@ async function main(): Promise<number> {
     return error instanceof ProxyError && error.status === 2 ? 2 : 1;
   }
   const running = proxy;
+  const metricsServer = config.metricsListen ? await startMetrics(running, config.metricsListen) : undefined;
   return new Promise<number>((resolve) => {
     const shutdown = (signal: NodeJS.Signals) => {
       log.info({ signal }, "shutting down");
@@ -56,11 +59,20 @@ async function main(): Promise<number> {
         .then(async () => {
           if (config.reapOnExit) await reapOnExit(config.dockerSocket, config.labels, log);
         })
-        .then(() => resolve(0));
+        .then(() => {
+          metricsServer?.close();
+          resolve(0);
+        });
     };
     process.once("SIGTERM", shutdown);
     process.once("SIGINT", shutdown);
   });
+}
+
+async function startMetrics(proxy: RunningProxy, address: MetricsAddress): Promise<{ close(): void }> {
+  const metrics = new ProxyMetrics(() => proxy.hijackedSessions());
+  proxy.exchanges$.subscribe((exchange) => metrics.record(exchange));
+  return serveMetrics(metrics, address);
 }
 
 main().then(

@@ -13,6 +13,7 @@ import { Command, CommanderError, Option } from "commander";
 import type { CgroupParentSetting } from "./cgroup/cgroup-parent.js";
 import { checkCgroupParentValueShape } from "./cgroup/explicit-value.js";
 import { ConfigError } from "./errors.js";
+import { type MetricsAddress, parseMetricsAddress } from "./metrics/metrics-server.js";
 
 export interface CliConfig {
   readonly debug: boolean;
@@ -28,6 +29,8 @@ export interface CliConfig {
   readonly reapOnExit: boolean;
   /** `--log-format`: auto is pretty on a terminal, json otherwise. */
   readonly logFormat: LogFormat;
+  /** `--metrics-listen`: where to serve Prometheus metrics, if anywhere. */
+  readonly metricsListen: MetricsAddress | undefined;
 }
 
 export type LogFormat = "auto" | "json" | "pretty";
@@ -74,6 +77,12 @@ export function parseCommandLine(
       new Option(
         "--cgroup-parent-value <path>",
         "put created containers under this cgroup parent instead (an agent that is not a container): /group for the cgroupfs driver, name.slice for systemd (env: DCP_CGROUP_PARENT_VALUE)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--metrics-listen <address>",
+        "serve Prometheus metrics on GET /metrics at a socket path or host:port (:port is loopback) (env: DCP_METRICS_LISTEN)",
       ),
     )
     .addOption(
@@ -175,6 +184,7 @@ function proxyOutcome(program: Command, env: NodeJS.ProcessEnv): CliOutcome {
     shutdownGrace: string;
     reapOnExit?: boolean;
     logFormat: string;
+    metricsListen?: string;
   }>();
   return {
     kind: "run",
@@ -192,6 +202,7 @@ function proxyOutcome(program: Command, env: NodeJS.ProcessEnv): CliOutcome {
       shutdownGraceMs: seconds(options.shutdownGrace) * 1000,
       reapOnExit: options.reapOnExit ?? envBoolean(env, "DCP_REAP_ON_EXIT"),
       logFormat: logFormat(options.logFormat),
+      metricsListen: metricsAddress(options.metricsListen ?? (env["DCP_METRICS_LISTEN"] || undefined)),
     },
   };
 }
@@ -203,6 +214,10 @@ function option(flags: string, description: string, variable: string, defaultVal
   const created = new Option(flags, `${description} (env: ${variable})`).default(defaultValue);
   ENV_OF.set(created.attributeName(), variable);
   return created;
+}
+
+function metricsAddress(text: string | undefined): MetricsAddress | undefined {
+  return text === undefined ? undefined : parseMetricsAddress(text);
 }
 
 function logFormat(text: string): LogFormat {

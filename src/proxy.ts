@@ -41,6 +41,8 @@ export interface RunningProxy {
   readonly socketPath: string;
   /** Every finished request/response exchange. */
   readonly exchanges$: Subject<Exchange>;
+  /** Raw streams (attach, exec, BuildKit sessions) open right now. */
+  hijackedSessions(): number;
   /** Stops accepting, lets requests in flight finish (up to the grace period), closes the rest. */
   stop(): Promise<void>;
 }
@@ -106,6 +108,11 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   return {
     socketPath: config.listenSocket,
     exchanges$,
+    hijackedSessions() {
+      let open = 0;
+      for (const handle of handles) if (handle.hijacked) open++;
+      return open;
+    },
     stop() {
       stopping ??= drain();
       return stopping;
