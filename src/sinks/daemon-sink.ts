@@ -37,7 +37,7 @@ export class DaemonSink {
     this.upstream?.resume();
   }
 
-  /** Half-closes the daemon side (the client finished sending on a raw stream). */
+  /** Half-closes the daemon side: the client finished sending, and the daemon must see it as it would directly. */
   endInput(): void {
     this.upstream?.end();
   }
