@@ -9,8 +9,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUSYBOX_IMAGE, type Dind, dockerApi, startDind } from "./support/dind.js";
-import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
+import { useDindAndProxy } from "./support/dind-with-proxy.js";
+import { BUSYBOX_IMAGE, type Dind, dockerApi } from "./support/dind.js";
+import type { ProxyProcess } from "./support/proxy-process.js";
 import { dockerClientEnv, isExecutable, runCommand, runOk, startCommand } from "./support/clients/commands.js";
 import type { CommandOptions } from "./support/clients/commands.js";
 import { logMark, waitForRequest } from "./support/clients/proxy-log.js";
@@ -37,9 +38,9 @@ let dind: Dind;
 let proxy: ProxyProcess;
 let work: string;
 
+useDindAndProxy((started) => ({ dind, proxy } = started));
+
 beforeAll(async () => {
-  dind = await startDind();
-  proxy = await startProxyProcess({ dockerSocket: dind.socketPath });
   work = await mkdtemp(join(tmpdir(), "dcp-clients-cli-"));
   await mkdir(join(work, "docker-config"));
   // Incompressible, so nothing on the way can shrink it.
@@ -49,8 +50,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await proxy?.stop();
-  await dind?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
 

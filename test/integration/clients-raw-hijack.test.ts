@@ -5,24 +5,17 @@
 //   - exec start without any Upgrade header → 200 with
 //     `application/vnd.docker.raw-stream` (docker-modem, testcontainers).
 // Both carry stdin, a half-close, and output that may come after it.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUSYBOX_IMAGE, type Dind, dockerApi, startDind } from "./support/dind.js";
-import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
+import { describe, expect, it } from "vitest";
+import { useDindAndProxy } from "./support/dind-with-proxy.js";
+import { BUSYBOX_IMAGE, type Dind, dockerApi } from "./support/dind.js";
+import type { ProxyProcess } from "./support/proxy-process.js";
 import { parseHead, RawConnection } from "./support/raw-http.js";
 import { logMark, waitForRequest } from "./support/clients/proxy-log.js";
 
 let dind: Dind;
 let proxy: ProxyProcess;
 
-beforeAll(async () => {
-  dind = await startDind();
-  proxy = await startProxyProcess({ dockerSocket: dind.socketPath });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await dind?.stop();
-});
+useDindAndProxy((started) => ({ dind, proxy } = started));
 
 /** Setup and inspection talk to the daemon directly; only the hijack goes through the proxy. */
 async function inner<T>(method: string, path: string, body?: object, expected = [200, 201, 204]): Promise<T> {

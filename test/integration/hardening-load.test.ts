@@ -2,25 +2,18 @@
 // mixed kinds with zero errors and every create labelled, then thousands of
 // short connections without leaking file descriptors.
 import { readdirSync, readFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUSYBOX_IMAGE, type Dind, dockerApi, startDind } from "./support/dind.js";
+import { describe, expect, it } from "vitest";
+import { useDindAndProxy } from "./support/dind-with-proxy.js";
+import { BUSYBOX_IMAGE, type Dind, dockerApi } from "./support/dind.js";
 import { createRequest, LABEL_NAME, LABEL_VALUE } from "./support/hardening/smuggle.js";
-import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
+import type { ProxyProcess } from "./support/proxy-process.js";
 import { parseHead, RawConnection } from "./support/raw-http.js";
 import { writeTar } from "./support/tar-stream.js";
 
 let dind: Dind;
 let proxy: ProxyProcess;
 
-beforeAll(async () => {
-  dind = await startDind();
-  proxy = await startProxyProcess({ dockerSocket: dind.socketPath });
-});
-
-afterAll(async () => {
-  await proxy?.stop("SIGKILL");
-  await dind?.stop();
-});
+useDindAndProxy((started) => ({ dind, proxy } = started), { stopSignal: "SIGKILL" });
 
 function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;

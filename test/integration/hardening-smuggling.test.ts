@@ -4,24 +4,17 @@
 // container-create hidden behind it never reaches the daemon. Then the
 // legitimate neighbours of those patterns (pipelining, HTTP/1.0,
 // Expect: 100-continue, chunked rewritten bodies) keep working and labelled.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUSYBOX_IMAGE, type Dind, dockerApi, startDind } from "./support/dind.js";
-import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
+import { describe, expect, it } from "vitest";
+import { useDindAndProxy } from "./support/dind-with-proxy.js";
+import { BUSYBOX_IMAGE, type Dind, dockerApi } from "./support/dind.js";
+import type { ProxyProcess } from "./support/proxy-process.js";
 import { RawConnection } from "./support/raw-http.js";
 import { containerCount, containerLabels, createRequest, LABEL_NAME, LABEL_VALUE } from "./support/hardening/smuggle.js";
 
 let dind: Dind;
 let proxy: ProxyProcess;
 
-beforeAll(async () => {
-  dind = await startDind();
-  proxy = await startProxyProcess({ dockerSocket: dind.socketPath });
-});
-
-afterAll(async () => {
-  await proxy?.stop("SIGKILL");
-  await dind?.stop();
-});
+useDindAndProxy((started) => ({ dind, proxy } = started), { stopSignal: "SIGKILL" });
 
 let smuggleSeq = 0;
 

@@ -8,8 +8,9 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUSYBOX_IMAGE, type Dind, dockerApi, startDind } from "./support/dind.js";
-import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
+import { useDindAndProxy } from "./support/dind-with-proxy.js";
+import { BUSYBOX_IMAGE, type Dind, dockerApi } from "./support/dind.js";
+import type { ProxyProcess } from "./support/proxy-process.js";
 import { dockerClientEnv, isExecutable, runOk } from "./support/clients/commands.js";
 import {
   DEFAULT_LABEL_NAME,
@@ -31,16 +32,14 @@ let dind: Dind;
 let proxy: ProxyProcess;
 let work: string;
 
+useDindAndProxy((started) => ({ dind, proxy } = started));
+
 beforeAll(async () => {
-  dind = await startDind();
-  proxy = await startProxyProcess({ dockerSocket: dind.socketPath });
   work = await mkdtemp(join(tmpdir(), "dcp-labels-prune-"));
   await mkdir(join(work, "docker-config"));
 });
 
 afterAll(async () => {
-  await proxy?.stop();
-  await dind?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
 

@@ -1,23 +1,16 @@
 // No idle or total timeout on long streams: a silent `logs -f` and a silent
 // attach stay open well past the 60 s that HTTP servers commonly default to.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUSYBOX_IMAGE, type Dind, dockerApi, startDind } from "./support/dind.js";
-import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
+import { describe, expect, it } from "vitest";
+import { useDindAndProxy } from "./support/dind-with-proxy.js";
+import { BUSYBOX_IMAGE, type Dind, dockerApi } from "./support/dind.js";
+import type { ProxyProcess } from "./support/proxy-process.js";
 import { RawConnection } from "./support/raw-http.js";
 
 const SILENCE_MS = 75_000;
 let dind: Dind;
 let proxy: ProxyProcess;
 
-beforeAll(async () => {
-  dind = await startDind();
-  proxy = await startProxyProcess({ dockerSocket: dind.socketPath });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await dind?.stop();
-});
+useDindAndProxy((started) => ({ dind, proxy } = started));
 
 describe("long silent streams", () => {
   it(
