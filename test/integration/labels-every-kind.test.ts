@@ -11,9 +11,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "./support/wait-for.js";
 import { dockerApi } from "./support/docker-api.js";
 import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
 import type { ChildDind } from "./support/clients/child-dind.js";
@@ -91,16 +91,6 @@ function viaProxy(cli: Cli, args: string[], env: NodeJS.ProcessEnv = {}, extra: 
 /** Runs the 20.10 CLI against the inner daemon DIRECTLY (setup and checks, never a creation under test). */
 function direct(args: string[], extra: Partial<CommandOptions> = {}) {
   return runOk(CLI_20.path, args, cliOptions(dind.dockerHost, {}, extra));
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(200);
-  }
 }
 
 describe("the fixture", () => {

@@ -8,8 +8,8 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "./support/wait-for.js";
 import { BUSYBOX_IMAGE, type Dind, dockerApi, startDind } from "./support/dind.js";
 import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
 import { dockerClientEnv, isExecutable, runOk } from "./support/clients/commands.js";
@@ -63,16 +63,6 @@ function reapCli(args: string[]): Promise<{ code: number | null; stdout: string;
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(200);
-  }
 }
 
 interface Made {

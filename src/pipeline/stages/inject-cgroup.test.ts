@@ -1,10 +1,8 @@
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { availableParent, unavailableParent } from "../../cgroup/cgroup-parent.js";
 import { ProxyError } from "../../errors.js";
-import { parseRequestHead } from "../../protocol/request-head.js";
-import { classifyRoute } from "../../routing/routes.js";
 import type { ProxyRequest } from "../proxy-request.js";
+import { testRequest } from "../test-requests.js";
 import { classifyStage } from "./classify.js";
 import { injectCgroupStage } from "./inject-cgroup.js";
 
@@ -12,19 +10,7 @@ import { injectCgroupStage } from "./inject-cgroup.js";
 function classified(method: string, target: string): ProxyRequest {
   // Builds and imports upload a tar; the JSON-rewritten calls must say JSON.
   const contentType = /\/(build|images)/.test(target) ? "application/x-tar" : "application/json";
-  const head = parseRequestHead(Buffer.from(`${method} ${target} HTTP/1.1\r\nHost: d\r\nContent-Type: ${contentType}\r\nContent-Length: 2\r\n\r\n`, "latin1"));
-  const request: ProxyRequest = {
-    seq: 1,
-    connectionId: 1,
-    head,
-    body: null,
-    route: classifyRoute(head.method, head.target, head.wantsUpgrade),
-    receivedAt: 0,
-    log: pino({ level: "silent" }),
-    rewrite: {},
-    injection: {},
-    sendContinue: () => {},
-  };
+  const request = testRequest(`${method} ${target} HTTP/1.1\r\nHost: d\r\nContent-Type: ${contentType}\r\nContent-Length: 2\r\n\r\n`);
   return classifyStage.process(request) as ProxyRequest;
 }
 
