@@ -1,9 +1,15 @@
 /**
  * The head of one daemon response, read only as far as the proxy needs: where
  * its body ends and whether the connection turns into a raw stream.
+ *
+ * Every response passes through here, so it is one scan over the head that
+ * looks only at the four fields the relay uses (Content-Length,
+ * Transfer-Encoding, Content-Type, Connection) and allocates nothing for the
+ * others: the bytes themselves are relayed unchanged, so the client reads the
+ * rest. Lines are still checked for the shape HTTP requires (a name before a
+ * colon, no obsolete folding), so a daemon that breaks framing is noticed.
  */
 import { DaemonError } from "../errors.js";
-import { type HeaderFields, headerTokens, headerValues, parseHeadLines } from "./http-head.js";
 
 export type ResponseFraming =
   | { readonly kind: "none" }
@@ -13,43 +19,87 @@ export type ResponseFraming =
 
 export interface ResponseHead {
   readonly status: number;
-  readonly fields: HeaderFields;
+  /** The first Content-Type, lower-cased ("" when none). */
   readonly contentType: string;
   readonly closesConnection: boolean;
+  /** Transfer-Encoding lists "chunked". */
+  readonly chunked: boolean;
+  /** The first Content-Length as sent, or undefined. */
+  readonly contentLength: string | undefined;
 }
 
+const STATUS_LINE = /^HTTP\/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?$/;
+const DIGITS = /^[0-9]+$/;
+const NONE: ResponseFraming = { kind: "none" };
+const CHUNKED: ResponseFraming = { kind: "chunked" };
+const UNTIL_CLOSE: ResponseFraming = { kind: "until-close" };
+
 export function parseResponseHead(raw: Buffer): ResponseHead {
-  let parsed: ReturnType<typeof parseHeadLines>;
-  try {
-    parsed = parseHeadLines(raw.toString("latin1", 0, raw.length - 4));
-  } catch (error) {
-    throw new DaemonError("DCP_DAEMON_PROTOCOL", "the daemon sent a malformed response head", { cause: error });
+  // latin1: one char per byte, and no decoding work.
+  const text = raw.toString("latin1", 0, raw.length - 4);
+  let lineEnd = text.indexOf("\r\n");
+  if (lineEnd === -1) lineEnd = text.length;
+  const status = STATUS_LINE.exec(text.slice(0, lineEnd));
+  if (!status) throw new DaemonError("DCP_DAEMON_PROTOCOL", "the daemon sent a malformed status line");
+
+  let contentType: string | undefined;
+  let contentLength: string | undefined;
+  let transferEncoding = "";
+  let connection = "";
+  let start = lineEnd + 2;
+  while (start < text.length) {
+    let end = text.indexOf("\r\n", start);
+    if (end === -1) end = text.length;
+    const first = text.charCodeAt(start);
+    const colon = text.indexOf(":", start);
+    if (first === 0x20 || first === 0x09 || colon <= start || colon > end) {
+      throw new DaemonError("DCP_DAEMON_PROTOCOL", "the daemon sent a malformed response head");
+    }
+    // Only names starting with c or t can be one of the four: skip the rest unread.
+    if (first === 0x63 || first === 0x43 || first === 0x74 || first === 0x54) {
+      const name = text.slice(start, colon).toLowerCase();
+      if (name === "content-length" || name === "content-type" || name === "transfer-encoding" || name === "connection") {
+        const value = text.slice(colon + 1, end).trim();
+        if (name === "content-length") contentLength ??= value;
+        else if (name === "content-type") contentType ??= value.toLowerCase();
+        else if (name === "transfer-encoding") transferEncoding += `,${value.toLowerCase()}`;
+        else connection += `,${value.toLowerCase()}`;
+      }
+    }
+    start = end + 2;
   }
-  const match = /^HTTP\/1\.[01] ([0-9]{3})(?: .*)?$/.exec(parsed.startLine);
-  if (!match) throw new DaemonError("DCP_DAEMON_PROTOCOL", "the daemon sent a malformed status line");
-  const version10 = parsed.startLine.startsWith("HTTP/1.0");
-  const connection = headerTokens(parsed.fields, "connection");
+  const connectionTokens = tokens(connection);
+  const version10 = status[1] === "0";
   return {
-    status: Number(match[1]),
-    fields: parsed.fields,
-    contentType: (headerValues(parsed.fields, "content-type")[0] ?? "").toLowerCase(),
-    closesConnection: connection.includes("close") || (version10 && !connection.includes("keep-alive")),
+    status: Number(status[2]),
+    contentType: contentType ?? "",
+    closesConnection: connectionTokens.includes("close") || (version10 && !connectionTokens.includes("keep-alive")),
+    chunked: transferEncoding.length > 0 && tokens(transferEncoding).includes("chunked"),
+    contentLength,
   };
 }
 
 /** RFC 9112 §6.3, from the daemon's side: it is trusted to frame its own answers. */
 export function responseFraming(head: ResponseHead, requestMethod: string): ResponseFraming {
   if (requestMethod === "HEAD" || head.status === 204 || head.status === 304 || (head.status >= 100 && head.status < 200)) {
-    return { kind: "none" };
+    return NONE;
   }
-  if (headerTokens(head.fields, "transfer-encoding").includes("chunked")) return { kind: "chunked" };
-  const length = headerValues(head.fields, "content-length")[0];
-  if (length !== undefined) {
-    const value = Number(length.trim());
-    if (!Number.isSafeInteger(value) || value < 0) {
+  if (head.chunked) return CHUNKED;
+  if (head.contentLength !== undefined) {
+    const value = Number(head.contentLength);
+    if (!DIGITS.test(head.contentLength) || !Number.isSafeInteger(value)) {
       throw new DaemonError("DCP_DAEMON_PROTOCOL", "the daemon sent an invalid Content-Length");
     }
-    return value === 0 ? { kind: "none" } : { kind: "length", length: value };
+    return value === 0 ? NONE : { kind: "length", length: value };
   }
-  return { kind: "until-close" };
+  return UNTIL_CLOSE;
+}
+
+/** The comma-separated tokens of list values gathered as ",a, b,c". */
+function tokens(list: string): string[] {
+  if (list.length === 0) return [];
+  return list
+    .split(",")
+    .map((token) => token.trim())
+    .filter((token) => token.length > 0);
 }
