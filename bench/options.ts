@@ -22,14 +22,15 @@ export interface BenchOptions {
 
 export const USAGE = `usage: npm run bench -- [options]
 
-Measures dockerd-ci-proxy against the direct daemon socket, socat and HAProxy,
+Measures dockerd-ci-proxy against the direct daemon socket, a blind Node.js
+byte copy (node-pipe: the floor of any Node relay), socat and HAProxy,
 interleaved in one run. The daemon is $DOCKER_HOST (unix://) or /var/run/docker.sock.
 
   --quick               fewer rounds and smaller transfers (about a minute)
   --rounds <n>          rounds per workload (default: 5 for _ping and create+remove,
                         3 for the large transfers; quick: 3)
   --only <ids>          comma-separated workloads: ${WORKLOAD_IDS.join(", ")}
-  --targets <names>     comma-separated relays besides direct: proxy, socat, haproxy
+  --targets <names>     comma-separated relays besides direct: proxy, node-pipe, socat, haproxy
   --json <file>         also write every sample and result as JSON
   --markdown <file>     also write the result tables as Markdown
   --no-build            do not run \`npm run build\` first

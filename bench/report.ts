@@ -188,6 +188,22 @@ export function evaluateTargets(results: ReadonlyMap<WorkloadId, WorkloadResult>
   return checks;
 }
 
+/**
+ * The proxy against node-pipe, workload by workload: how much of the gap to
+ * the direct socket is the proxy's own work, and how much any Node.js relay
+ * pays (node-pipe copies bytes blindly and still adds two socket hops).
+ */
+export function renderFloorComparison(results: ReadonlyMap<WorkloadId, WorkloadResult>): string | undefined {
+  const lines: string[] = [];
+  for (const [id, result] of results) {
+    const proxy = result.targets.find((target) => target.name === "proxy");
+    const floor = result.targets.find((target) => target.name === "node-pipe");
+    if (!proxy || !floor || !Number.isFinite(proxy.median) || !Number.isFinite(floor.median) || floor.median === 0) continue;
+    lines.push(`  ${id.padEnd(14)} node-pipe ${floor.ratio.toFixed(2)} of direct; proxy ${proxy.ratio.toFixed(2)} of direct = ${(proxy.median / floor.median).toFixed(2)} of node-pipe`);
+  }
+  return lines.length > 0 ? lines.join("\n") : undefined;
+}
+
 export function renderChecks(checks: readonly Check[]): string {
   const width = Math.max(...checks.map((check) => check.name.length));
   return checks.map((check) => `  ${check.outcome.padEnd(4)}  ${check.name.padEnd(width)}  ${check.detail}`).join("\n");

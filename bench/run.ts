@@ -14,7 +14,16 @@ import { type BenchOptions, parseOptions, USAGE } from "./options.js";
 import { PingPool } from "./ping-pool.js";
 import { memoryStatus } from "./proc.js";
 import { renderProfileSummary, summarizeProfileFile } from "./profile-summary.js";
-import { type Check, evaluateTargets, renderChecks, renderMarkdown, renderTable, summarize, type WorkloadResult } from "./report.js";
+import {
+  type Check,
+  evaluateTargets,
+  renderChecks,
+  renderFloorComparison,
+  renderMarkdown,
+  renderTable,
+  summarize,
+  type WorkloadResult,
+} from "./report.js";
 import { type ProxyCommand, type Skipped, startTargets, stopChild, type TargetSet } from "./targets.js";
 import {
   createRemoveWorkload,
@@ -208,6 +217,12 @@ async function main(): Promise<number> {
       .join(", ")}; peak over all workloads ${proxyPeak !== undefined ? `${(proxyPeak / 1e6).toFixed(0)} MB` : "-"}`,
   );
   say();
+  const floor = renderFloorComparison(results);
+  if (floor) {
+    say("against the floor of any Node.js relay (node-pipe):");
+    say(floor);
+    say();
+  }
   checks = evaluateTargets(results, proxyPeak);
   say("performance targets (informational):");
   say(renderChecks(checks));

@@ -3,6 +3,7 @@
  *
  *   direct   the upstream socket itself (the baseline of every ratio)
  *   proxy    dockerd-ci-proxy, a child process on a temporary socket
+ *   node-pipe  a blind Node.js byte copy (bench/node-pipe.ts): the floor of any Node relay
  *   socat    socat UNIX-LISTEN:…,fork,reuseaddr,backlog=128 UNIX-CONNECT:… (one process per connection)
  *   haproxy  HAProxy in `mode http` with a unix bind and a unix server
  *
@@ -11,10 +12,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, closeSync, constants, openSync, readFileSync, writeFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { requestOnce } from "./http-client.js";
 
-export const TARGET_NAMES = ["direct", "proxy", "socat", "haproxy"] as const;
+export const TARGET_NAMES = ["direct", "proxy", "node-pipe", "socat", "haproxy"] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface Target {
@@ -71,6 +73,16 @@ export async function startTargets(options: TargetOptions): Promise<TargetSet> {
           const child = startProxy(options, socketPath);
           children.push({ child, group: false });
           await waitReady(socketPath, child, "dockerd-ci-proxy", join(options.dir, `${options.label}-proxy.stderr`));
+          targets.push({ name, socketPath, statsPid: child.pid });
+          break;
+        }
+        case "node-pipe": {
+          const script = fileURLToPath(new URL("./node-pipe.ts", import.meta.url));
+          const child = spawn(process.execPath, ["--import", "tsx", script, socketPath, options.upstream], {
+            stdio: ["ignore", "ignore", "pipe"],
+          });
+          children.push({ child, group: false });
+          await waitReady(socketPath, child, "node-pipe");
           targets.push({ name, socketPath, statsPid: child.pid });
           break;
         }
