@@ -66,6 +66,23 @@ describe("ResponseRelay", () => {
     expect(output()).toBe("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK");
   });
 
+  it("reports an exchange only after its bytes were handed to the client, one report per response", () => {
+    const client = new PassThrough();
+    const events: string[] = [];
+    const write = client.write.bind(client);
+    client.write = ((chunk: Buffer) => {
+      events.push(`write ${chunk.length}`);
+      return write(chunk);
+    }) as typeof client.write;
+    const relay = new ResponseRelay(client as unknown as Socket, { hijacked() {}, notHijacked() {} }, { pause() {}, resume() {} });
+    relay.exchanges$.subscribe((exchange) => events.push(`exchange ${exchange.status}`));
+    relay.expectUpstream(testRequest("GET /_ping HTTP/1.1\r\n\r\n"));
+    relay.expectUpstream(testRequest("GET /version HTTP/1.1\r\n\r\n"));
+    const two = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOKHTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}";
+    relay.onUpstreamData(Buffer.from(two, "latin1"));
+    expect(events).toEqual([`write ${two.length}`, "exchange 200", "exchange 404"]);
+  });
+
   it("tells the reader an attach that got an ordinary answer was not hijacked", () => {
     const { relay, verdicts } = relayWithClient();
     relay.expectUpstream(testRequest("POST /containers/x/attach HTTP/1.1\r\n\r\n"));

@@ -63,6 +63,12 @@ export class ResponseRelay {
   private gathered: Buffer[] | undefined;
   /** The client connection must end once the gathered pieces are written. */
   private endAfterGathered = false;
+  /**
+   * Exchanges finished by the daemon read being relayed: reported after its
+   * bytes are written, so that logging and metrics are not on the way between
+   * the daemon's answer and the client.
+   */
+  private finishedInRead: Exchange[] = [];
 
   constructor(
     private readonly client: Socket,
@@ -152,7 +158,20 @@ export class ResponseRelay {
         this.endAfterGathered = false;
         this.client.end();
       }
+      this.reportFinished();
     }
+  }
+
+  private report(exchange: Exchange): void {
+    if (this.gathered) this.finishedInRead.push(exchange);
+    else this.exchanges$.next(exchange);
+  }
+
+  private reportFinished(): void {
+    if (this.finishedInRead.length === 0) return;
+    const finished = this.finishedInRead;
+    this.finishedInRead = [];
+    for (const exchange of finished) this.exchanges$.next(exchange);
   }
 
   /**
@@ -287,7 +306,7 @@ export class ResponseRelay {
   private completeCurrent(hijacked: boolean): void {
     const current = this.queue.shift();
     if (current?.kind === "upstream") {
-      this.exchanges$.next({
+      this.report({
         request: current.request,
         status: this.status,
         bytesOut: this.bytesOut,
@@ -307,7 +326,7 @@ export class ResponseRelay {
       this.queue.shift();
       this.write(next.bytes);
       if (next.request && next.error) {
-        this.exchanges$.next({
+        this.report({
           request: next.request,
           status: next.error.status,
           bytesOut: next.bytes.length,
