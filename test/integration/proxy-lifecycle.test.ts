@@ -1,12 +1,15 @@
 // The proxy as a process: its own errors, its listen socket, its logs and
 // its shutdown, against a real dockerd.
-import { existsSync, statSync, writeFileSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUSYBOX_IMAGE, type Dind, dockerApi, startDind } from "./support/dind.js";
 import { startProxyProcess, type ProxyProcess } from "./support/proxy-process.js";
 import { RawConnection } from "./support/raw-http.js";
+import { waitFor } from "./support/wait-for.js";
 
 let dind: Dind;
 const started: ProxyProcess[] = [];
@@ -130,6 +133,76 @@ describe("logs", () => {
     expect(requests[0]).toHaveProperty("durationMs");
     expect(requests[0]).toHaveProperty("bytesOut");
   });
+});
+
+/** Resident memory of a process, from /proc. */
+function rssBytes(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(match?.[1] ?? Number.NaN) * 1024;
+}
+
+/** Sends `count` GETs of `path` pipelined on one connection, in batches, and resolves with the statuses. */
+async function pipelinedGets(socketPath: string, path: string, count: number, batch = 200): Promise<number[]> {
+  const socket = connect(socketPath);
+  await once(socket, "connect");
+  const statuses: number[] = [];
+  let received = "";
+  let wanted = 0;
+  let reached: (() => void) | undefined;
+  socket.setEncoding("latin1");
+  socket.on("data", (chunk: string) => {
+    received += chunk;
+    // Each response is a status line, a few headers and a short JSON body:
+    // one is complete when the next status line (or the closing "}\n") is in.
+    let at: number;
+    while ((at = received.indexOf("HTTP/1.1 ", 1)) !== -1 || received.endsWith("}\n")) {
+      statuses.push(Number(received.slice(9, 12)));
+      received = at === -1 ? "" : received.slice(at);
+    }
+    if (statuses.length >= wanted) reached?.();
+  });
+  const request = `GET ${path} HTTP/1.1\r\nHost: d\r\n\r\n`;
+  for (let sent = 0; sent < count; sent += batch) {
+    const n = Math.min(batch, count - sent);
+    wanted = sent + n;
+    const done = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${statuses.length} of ${wanted} responses after 30 s`)), 30_000);
+      reached = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    socket.write(request.repeat(n));
+    await done;
+  }
+  socket.end();
+  return statuses;
+}
+
+describe("logs when nothing reads stdout", () => {
+  it("keeps relaying, keeps at most 16 MiB of lines, and says how many it dropped once stdout drains", async () => {
+    const proxy = await proxyFor(dind.socketPath);
+    const pid = proxy.child.pid!;
+    // A long path makes long log lines (2 KB each).
+    const path = `/dcp-log-stall/${"x".repeat(2000)}`;
+    await pipelinedGets(proxy.socketPath, path, 200);
+    const before = rssBytes(pid);
+    proxy.child.stdout!.pause(); // the pipe fills, the proxy's log writes stall
+    const statuses = await pipelinedGets(proxy.socketPath, path, 48_000);
+    expect(statuses).toHaveLength(48_000);
+    expect(new Set(statuses)).toEqual(new Set([404]));
+    // 48,000 lines of 2 KB are about 100 MB. With the 16 MiB cap the proxy
+    // grew by about 58 MB here (the lines kept plus garbage not yet
+    // collected); without it, by about 200 MB.
+    expect(rssBytes(pid) - before).toBeLessThan(100 * 1024 * 1024);
+    proxy.child.stdout!.resume();
+    await waitFor("the dropped-lines notice", async () => (proxy.logs().includes("log lines dropped") ? true : undefined));
+    const notice = proxy
+      .logs()
+      .split("\n")
+      .find((line) => line.includes("log lines dropped"))!;
+    expect((JSON.parse(notice) as { dropped: number }).dropped).toBeGreaterThan(10_000);
+  }, 180_000);
 });
 
 describe("shutdown on SIGTERM", () => {
