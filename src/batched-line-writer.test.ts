@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { BatchedLineWriter } from "./batched-line-writer.js";
 
 type Done = (error: NodeJS.ErrnoException | null, written: number) => void;
@@ -30,12 +30,14 @@ function fakeFd() {
 }
 
 describe("BatchedLineWriter", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
   afterEach(() => {
     vi.useRealTimers();
   });
 
   it("writes nothing until the delay has passed, then everything in one write, in order", () => {
-    vi.useFakeTimers();
     const fd = fakeFd();
     const writer = new BatchedLineWriter({ fd: 1, flushDelayMs: 50, write: fd.write });
     writer.write("a\n");
@@ -47,7 +49,6 @@ describe("BatchedLineWriter", () => {
   });
 
   it("starts a write at once when a batch has gathered, and sends what came meanwhile after it", () => {
-    vi.useFakeTimers();
     const fd = fakeFd();
     const writer = new BatchedLineWriter({ fd: 1, batchBytes: 4, write: fd.write });
     writer.write("ab\n");
@@ -63,7 +64,6 @@ describe("BatchedLineWriter", () => {
   });
 
   it("writes the rest of a partial write before anything newer", () => {
-    vi.useFakeTimers();
     const fd = fakeFd();
     const writer = new BatchedLineWriter({ fd: 1, batchBytes: 1, write: fd.write });
     writer.write("hello\n");
@@ -76,7 +76,6 @@ describe("BatchedLineWriter", () => {
   });
 
   it("retries a write the pipe refused with EAGAIN", () => {
-    vi.useFakeTimers();
     const fd = fakeFd();
     const writer = new BatchedLineWriter({ fd: 1, batchBytes: 1, write: fd.write });
     writer.write("x\n");
@@ -87,7 +86,6 @@ describe("BatchedLineWriter", () => {
   });
 
   it("drops lines past the memory cap while the reader stalls, and says how many", () => {
-    vi.useFakeTimers();
     const fd = fakeFd();
     const writer = new BatchedLineWriter({ fd: 1, batchBytes: 1, maxPendingBytes: 10, write: fd.write });
     writer.write("first\n"); // in flight, the reader stalls
@@ -99,7 +97,6 @@ describe("BatchedLineWriter", () => {
   });
 
   it("gives up on a descriptor that is gone without keeping lines in memory", () => {
-    vi.useFakeTimers();
     const fd = fakeFd();
     const writer = new BatchedLineWriter({ fd: 1, batchBytes: 1, write: fd.write });
     writer.write("a\n");
@@ -111,7 +108,6 @@ describe("BatchedLineWriter", () => {
   });
 
   it("writes what is in flight and what is waiting synchronously at exit, and nothing twice", () => {
-    vi.useFakeTimers();
     const fd = fakeFd();
     const writer = new BatchedLineWriter({ fd: 1, batchBytes: 1, write: fd.write, writeSync: fd.writeSync });
     writer.write("one\n");
@@ -123,7 +119,6 @@ describe("BatchedLineWriter", () => {
   });
 
   it("schedules nothing while nothing is logged", () => {
-    vi.useFakeTimers();
     const fd = fakeFd();
     new BatchedLineWriter({ fd: 1, write: fd.write });
     expect(vi.getTimerCount()).toBe(0);

@@ -6,11 +6,11 @@ function head(...lines: string[]): Buffer {
 }
 
 describe("parseResponseHead", () => {
-  it("reads the status and the four fields the relay uses, whatever their case", () => {
+  it("reads the status and the three fields the relay uses, whatever their case", () => {
     const parsed = parseResponseHead(
       head("HTTP/1.1 201 Created", "Api-Version: 1.47", "CONTENT-TYPE: Application/JSON", "content-length:  52 ", "Date: x"),
     );
-    expect(parsed).toEqual({ status: 201, contentType: "application/json", closesConnection: false, chunked: false, contentLength: "52" });
+    expect(parsed).toEqual({ status: 201, contentType: "application/json", chunked: false, contentLength: "52" });
   });
 
   it("keeps the first Content-Type and Content-Length", () => {
@@ -24,13 +24,6 @@ describe("parseResponseHead", () => {
     expect(parseResponseHead(head("HTTP/1.1 200 OK", "Transfer-Encoding: gzip", "transfer-encoding: chunked")).chunked).toBe(true);
     expect(parseResponseHead(head("HTTP/1.1 200 OK", "Transfer-Encoding: gzip")).chunked).toBe(false);
     expect(parseResponseHead(head("HTTP/1.1 200 OK", "Trailer: chunked")).chunked).toBe(false);
-  });
-
-  it("knows when the daemon closes the connection", () => {
-    expect(parseResponseHead(head("HTTP/1.1 200 OK", "Connection: keep-alive, Close")).closesConnection).toBe(true);
-    expect(parseResponseHead(head("HTTP/1.0 200 OK")).closesConnection).toBe(true);
-    expect(parseResponseHead(head("HTTP/1.0 200 OK", "Connection: keep-alive")).closesConnection).toBe(false);
-    expect(parseResponseHead(head("HTTP/1.1 101 UPGRADED", "Connection: Upgrade", "Upgrade: tcp")).closesConnection).toBe(false);
   });
 
   it("accepts a status line without a reason phrase", () => {

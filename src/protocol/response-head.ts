@@ -3,8 +3,8 @@
  * its body ends and whether the connection turns into a raw stream.
  *
  * Every response passes through here, so it is one scan over the head that
- * looks only at the four fields the relay uses (Content-Length,
- * Transfer-Encoding, Content-Type, Connection) and allocates nothing for the
+ * looks only at the three fields the relay uses (Content-Length,
+ * Transfer-Encoding, Content-Type) and allocates nothing for the
  * others: the bytes themselves are relayed unchanged, so the client reads the
  * rest. Lines are still checked for the shape HTTP requires (a name before a
  * colon, no obsolete folding), so a daemon that breaks framing is noticed.
@@ -21,14 +21,13 @@ export interface ResponseHead {
   readonly status: number;
   /** The first Content-Type, lower-cased ("" when none). */
   readonly contentType: string;
-  readonly closesConnection: boolean;
   /** Transfer-Encoding lists "chunked". */
   readonly chunked: boolean;
   /** The first Content-Length as sent, or undefined. */
   readonly contentLength: string | undefined;
 }
 
-const STATUS_LINE = /^HTTP\/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?$/;
+const STATUS_LINE = /^HTTP\/1\.[01] ([0-9]{3})(?: [^\r\n]*)?$/;
 const DIGITS = /^[0-9]+$/;
 const NONE: ResponseFraming = { kind: "none" };
 const CHUNKED: ResponseFraming = { kind: "chunked" };
@@ -45,7 +44,6 @@ export function parseResponseHead(raw: Buffer): ResponseHead {
   let contentType: string | undefined;
   let contentLength: string | undefined;
   let transferEncoding = "";
-  let connection = "";
   let start = lineEnd + 2;
   while (start < text.length) {
     let end = text.indexOf("\r\n", start);
@@ -55,25 +53,18 @@ export function parseResponseHead(raw: Buffer): ResponseHead {
     if (first === 0x20 || first === 0x09 || colon <= start || colon > end) {
       throw new DaemonError("DCP_DAEMON_PROTOCOL", "the daemon sent a malformed response head");
     }
-    // Only names starting with c or t can be one of the four: skip the rest unread.
+    // Only names starting with c or t can be one of the three: skip the rest unread.
     if (first === 0x63 || first === 0x43 || first === 0x74 || first === 0x54) {
       const name = text.slice(start, colon).toLowerCase();
-      if (name === "content-length" || name === "content-type" || name === "transfer-encoding" || name === "connection") {
-        const value = text.slice(colon + 1, end).trim();
-        if (name === "content-length") contentLength ??= value;
-        else if (name === "content-type") contentType ??= value.toLowerCase();
-        else if (name === "transfer-encoding") transferEncoding += `,${value.toLowerCase()}`;
-        else connection += `,${value.toLowerCase()}`;
-      }
+      if (name === "content-length") contentLength ??= text.slice(colon + 1, end).trim();
+      else if (name === "content-type") contentType ??= text.slice(colon + 1, end).trim().toLowerCase();
+      else if (name === "transfer-encoding") transferEncoding += `,${text.slice(colon + 1, end).trim().toLowerCase()}`;
     }
     start = end + 2;
   }
-  const connectionTokens = tokens(connection);
-  const version10 = status[1] === "0";
   return {
-    status: Number(status[2]),
+    status: Number(status[1]),
     contentType: contentType ?? "",
-    closesConnection: connectionTokens.includes("close") || (version10 && !connectionTokens.includes("keep-alive")),
     chunked: transferEncoding.length > 0 && tokens(transferEncoding).includes("chunked"),
     contentLength,
   };
