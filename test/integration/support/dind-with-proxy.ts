@@ -12,13 +12,17 @@ export interface DindAndProxy {
 
 export function useDindAndProxy(
   assign: (started: DindAndProxy) => void,
-  options: { proxyArgs?: string[]; stopSignal?: NodeJS.Signals } = {},
+  options: { proxyArgs?: string[]; stopSignal?: NodeJS.Signals; built?: boolean } = {},
 ): void {
   let dind: Dind | undefined;
   let proxy: ProxyProcess | undefined;
   beforeAll(async () => {
     dind = await startDind();
-    proxy = await startProxyProcess({ dockerSocket: dind.socketPath, ...(options.proxyArgs ? { args: options.proxyArgs } : {}) });
+    proxy = await startProxyProcess({
+      dockerSocket: dind.socketPath,
+      ...(options.proxyArgs ? { args: options.proxyArgs } : {}),
+      ...(options.built ? { built: true } : {}),
+    });
     assign({ dind, proxy });
   });
   afterAll(async () => {
