@@ -23,6 +23,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUSYBOX_IMAGE, type Dind, dockerApi, startDind } from "./support/dind.js";
 import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
+import { initSwarm } from "./support/swarm.js";
 import {
   containerLabels,
   created,
@@ -639,8 +640,7 @@ describe(`property tests through the proxy (fast-check seed ${SEED})`, () => {
   // Zero replicas, so that no task container appears while other properties run.
   describe("in swarm mode (initialised on the daemon directly)", () => {
     beforeAll(async () => {
-      const init = await dockerApi(socket(), "POST", "/swarm/init", { ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1" });
-      expect(init.status, init.body).toBe(200);
+      await initSwarm(socket());
     });
 
     interface ServiceCase {
