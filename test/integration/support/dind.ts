@@ -130,6 +130,11 @@ export async function startDind(): Promise<Dind> {
   try {
     started = await mode
       .configure(new GenericContainer(mode.image), dockerdArgs)
+      // Swarm tries to pull a task's image before using the local copy
+      // (moby's cluster executor), and no registry is reachable here: where
+      // DNS times out rather than fails (the CI daemon's own network
+      // namespace), every task waited 20 s for that pull.
+      .withEnvironment({ DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: "1" })
       .withLabels({ [DIND_LABEL]: runId })
       .withBindMounts([...mode.binds, { source: socketDir, target: SOCKET_DIR_IN_CONTAINER, mode: "rw" }])
       .withLogConsumer((stream) => logs.consume(stream))
