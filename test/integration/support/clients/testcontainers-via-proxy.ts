@@ -15,12 +15,21 @@ export interface TestcontainersViaProxy {
 }
 
 export async function testcontainersViaProxy(): Promise<TestcontainersViaProxy> {
-  const saved = { DOCKER_HOST: process.env["DOCKER_HOST"], TESTCONTAINERS_RYUK_DISABLED: process.env["TESTCONTAINERS_RYUK_DISABLED"] };
+  const saved = {
+    DOCKER_HOST: process.env["DOCKER_HOST"],
+    TESTCONTAINERS_RYUK_DISABLED: process.env["TESTCONTAINERS_RYUK_DISABLED"],
+    TESTCONTAINERS_HOST_OVERRIDE: process.env["TESTCONTAINERS_HOST_OVERRIDE"],
+  };
   const dind = await startChildDind(process.env["DOCKER_HOST"]);
   const proxy = await startProxyProcess({ dockerSocket: dind.socketPath });
   process.env["DOCKER_HOST"] = proxy.dockerHost;
   // Ryuk's image cannot be pulled here, and nothing outlives the dind anyway.
   process.env["TESTCONTAINERS_RYUK_DISABLED"] = "true";
+  // In a container (/.dockerenv), testcontainers looks for the host's address
+  // by running alpine:3.14, which it tries to pull first; with no registry
+  // that pull took 20 s where the daemon's DNS times out. The daemon is
+  // reached over a UNIX socket and no port is published: localhost it is.
+  process.env["TESTCONTAINERS_HOST_OVERRIDE"] = "localhost";
   const testcontainers = await import("testcontainers");
   return {
     dind,
