@@ -1,4 +1,4 @@
-// Swarm mode for the tests that need services, secrets and configs.
+// Swarm mode for tests that compare the daemon's networks before and after a request.
 import { dockerApi } from "./docker-api.js";
 import { getJson } from "./labels/daemon-state.js";
 import { waitFor } from "./wait-for.js";
