@@ -82,12 +82,15 @@ export function headerValues(fields: HeaderFields, lowerName: string): string[] 
 
 /** Comma-separated tokens of a list header such as Connection or Transfer-Encoding, lower-cased. */
 export function headerTokens(fields: HeaderFields, lowerName: string): string[] {
+  return headerValues(fields, lowerName).flatMap(listTokens);
+}
+
+/** The tokens of one comma-separated list value, lower-cased, empty ones left out. */
+export function listTokens(value: string): string[] {
   const tokens: string[] = [];
-  for (const value of headerValues(fields, lowerName)) {
-    for (const part of value.split(",")) {
-      const token = part.trim().toLowerCase();
-      if (token.length > 0) tokens.push(token);
-    }
+  for (const part of value.split(",")) {
+    const token = part.trim().toLowerCase();
+    if (token.length > 0) tokens.push(token);
   }
   return tokens;
 }

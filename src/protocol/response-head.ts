@@ -10,6 +10,7 @@
  * colon, no obsolete folding), so a daemon that breaks framing is noticed.
  */
 import { DaemonError } from "../errors.js";
+import { listTokens } from "./http-head.js";
 
 export type ResponseFraming =
   | { readonly kind: "none" }
@@ -65,7 +66,7 @@ export function parseResponseHead(raw: Buffer): ResponseHead {
   return {
     status: Number(status[1]),
     contentType: contentType ?? "",
-    chunked: transferEncoding.length > 0 && tokens(transferEncoding).includes("chunked"),
+    chunked: transferEncoding.length > 0 && listTokens(transferEncoding).includes("chunked"),
     contentLength,
   };
 }
@@ -84,13 +85,4 @@ export function responseFraming(head: ResponseHead, requestMethod: string): Resp
     return value === 0 ? NONE : { kind: "length", length: value };
   }
   return UNTIL_CLOSE;
-}
-
-/** The comma-separated tokens of list values gathered as ",a, b,c". */
-function tokens(list: string): string[] {
-  if (list.length === 0) return [];
-  return list
-    .split(",")
-    .map((token) => token.trim())
-    .filter((token) => token.length > 0);
 }
