@@ -30,13 +30,6 @@ export interface ProxyRequest {
   readonly head: RequestHead;
   /** The raw body bytes as framed on the wire (chunk framing included); null when there is none. */
   readonly body: Readable | null;
-  /**
-   * The whole body, when it had already arrived with the head (a small JSON
-   * body usually does): the same bytes `body` streams, at hand without
-   * waiting for the stream. Undefined when the body is still to come, is
-   * chunked, or belongs to a request that may become a raw stream.
-   */
-  readonly receivedBody?: Buffer;
   readonly receivedAt: number;
   readonly log: Logger;
   /** Which API call this is, as the daemon will route it (set when the head is parsed). */

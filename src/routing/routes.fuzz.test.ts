@@ -184,12 +184,7 @@ async function readAll(parts: Buffer[]): Promise<Parsed[]> {
           new Promise<Parsed>((res, rej) => {
             const chunks: Buffer[] = [];
             body.on("data", (c: Buffer) => chunks.push(c));
-            body.on("end", () => {
-              const streamed = Buffer.concat(chunks);
-              // A body handed over whole with its head must be the very bytes the stream carries.
-              if (request.receivedBody && !request.receivedBody.equals(streamed)) rej(new Error("receivedBody differs from the body stream"));
-              res({ ...entry, body: streamed.toString("latin1") });
-            });
+            body.on("end", () => res({ ...entry, body: Buffer.concat(chunks).toString("latin1") }));
             body.on("error", rej);
           }),
         );

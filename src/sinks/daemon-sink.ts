@@ -55,8 +55,7 @@ export class DaemonSink {
       };
       if (request.refusal) {
         // Keep the connection only when the request was read to its end.
-        const fullyRead =
-          !request.unframeable && (request.body === null || request.receivedBody !== undefined || request.bufferedBody !== undefined);
+        const fullyRead = !request.unframeable && (request.body === null || request.bufferedBody !== undefined);
         this.relay.respondLocally(request, errorResponse(request.refusal, { close: !fullyRead }), {
           close: !fullyRead,
           error: request.refusal,
@@ -76,19 +75,17 @@ export class DaemonSink {
       // client sent them: dockerd drops attach body bytes that arrive with the
       // head but feeds later ones to the container's stdin.
       // (setImmediate: the body stream's first 'data' comes on a later tick.)
-      // A rewritten body, or one that came whole with its head, is in memory:
-      // head and body go out together.
+      // A rewritten body is in memory: head and body go out together.
       const body = request.body;
-      const bodyInMemory = request.rewrite.body ?? (request.bufferedBody === undefined ? request.receivedBody : undefined);
-      if (bodyInMemory) {
+      if (request.rewrite.body) {
         upstream.cork();
       } else if (body !== null && request.bufferedBody === undefined) {
         upstream.cork();
         setImmediate(() => upstream.uncork());
       }
       upstream.write(request.outgoingHead ?? request.head.raw);
-      if (bodyInMemory) {
-        if (bodyInMemory.length > 0) upstream.write(bodyInMemory);
+      if (request.rewrite.body) {
+        if (request.rewrite.body.length > 0) upstream.write(request.rewrite.body);
         upstream.uncork();
         done();
         return;

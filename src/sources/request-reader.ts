@@ -224,23 +224,13 @@ export class RequestReader {
     const route = classifyRoute(head.method, head.target, head.wantsUpgrade);
     const hasBody = head.framing.kind !== "none" || route.mayHijack;
     const seq = ++this.seq;
-    const receivedBody = this.takeReceivedBody(head, route.mayHijack);
     let body: BodyStream | null = null;
-    if (receivedBody) {
-      // Already read to its end: the stream only replays these bytes to a
-      // stage that wants a stream, and never pulls from the socket.
-      body = new BodyStream(() => {});
-      body.push(receivedBody);
-      body.push(null);
-    } else if (hasBody) {
-      body = new BodyStream(() => this.onBodyPull());
-    }
+    if (hasBody) body = new BodyStream(() => this.onBodyPull());
     const request: ProxyRequest = {
       seq,
       connectionId: this.options.connectionId,
       head,
       body,
-      ...(receivedBody ? { receivedBody } : {}),
       route,
       receivedAt: performance.now(),
       log: this.options.log,
@@ -248,7 +238,7 @@ export class RequestReader {
       injection: {},
       sendContinue: this.options.sendContinue,
     };
-    if (body && !receivedBody) {
+    if (body) {
       this.current = { request, body, mayHijack: route.mayHijack };
       this.bodyWantsMore = true;
       if (head.framing.kind === "length") {
@@ -263,22 +253,6 @@ export class RequestReader {
     }
     this.unreleased = request;
     this.subscriber?.next(request);
-  }
-
-  /**
-   * Takes a Content-Length body out of the buffered bytes when all of it came
-   * with its head, so that stages and the sink can handle it at once instead
-   * of through a stream (for a small JSON body: no stream events, no promise,
-   * one write to the daemon). Not for a request that may become a raw stream
-   * (its body is followed by the hijack verdict) nor for `Expect:
-   * 100-continue` (the 100 is sent, in order, when the body is read).
-   */
-  private takeReceivedBody(head: RequestHead, mayHijack: boolean): Buffer | undefined {
-    const framing = head.framing;
-    if (framing.kind !== "length" || mayHijack || head.expectsContinue || this.pending.length < framing.length) return undefined;
-    const bytes = this.pending.subarray(0, framing.length);
-    this.pending = this.pending.length === framing.length ? EMPTY : this.pending.subarray(framing.length);
-    return bytes;
   }
 
   private readBody(): void {

@@ -18,17 +18,9 @@ export function bufferBodyStage(maxBodyBytes: number): Stage {
     // Not async: a request that needs no buffering must not pay for a promise.
     process(request: ProxyRequest): ProxyRequest | Promise<ProxyRequest> {
       if (request.plan?.kind !== "json-body") return request;
-      if (request.receivedBody !== undefined) return takeReceived(request, request.receivedBody);
       return buffer(request);
     },
   };
-
-  /** The body came whole with its head (never chunked): no waiting, no promise. */
-  function takeReceived(request: ProxyRequest, received: Buffer): ProxyRequest {
-    if (received.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
-    request.bufferedBody = received;
-    return request;
-  }
 
   async function buffer(request: ProxyRequest): Promise<ProxyRequest> {
     const framing = request.head.framing;
