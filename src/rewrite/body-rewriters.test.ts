@@ -434,9 +434,12 @@ function checkContainerCreate(input: string, injected: Injected): Outcome {
   expect(labelsObject(after.root.get("Labels"))).toEqual(merged(labelsObject(before.root.get("Labels")), injected));
   expect(after.root.get("Image")).toEqual(before.root.get("Image"));
   expect(after.root.get("Memory")).toEqual(before.root.get("Memory"));
-  // The proxy always writes a HostConfig, so the deprecated top-level fields can never apply.
-  expect(after.hostConfig).toBeDefined();
-  expect(after.hostConfig).toBe(after.root.get("HostConfig"));
+  // The host config the daemon applies comes from where it came from before
+  // (the client's HostConfig, the deprecated top-level fields, or none),
+  // except that a cgroup parent always goes into a HostConfig.
+  if (injected.cgroupParent !== undefined) expect(after.hostConfig).toBe(after.root.get("HostConfig"));
+  else expect(after.hostConfig === after.root.get("HostConfig")).toBe(before.hostConfig === before.root.get("HostConfig"));
+  if (injected.cgroupParent === undefined) expect(after.hostConfig === undefined).toBe(before.hostConfig === undefined);
   expect(after.hostConfig?.get("CgroupParent")).toEqual(injected.cgroupParent ?? before.hostConfig?.get("CgroupParent"));
   expect(after.hostConfig?.get("Memory")).toEqual(before.hostConfig?.get("Memory"));
   expect(after.hostConfig?.get("Binds")).toEqual(before.hostConfig?.get("Binds"));
@@ -511,15 +514,15 @@ const container = (text: string, inject: Injected = injected) =>
 
 describe("rewriteContainerCreate: DAEMON-FACTS regressions", () => {
   it('reads "labels" in lower case as Labels', () => {
-    expect(container('{"labels":{"a":"b"}}')).toBe('{"Labels":{"a":"b","ci.job":"42"},"HostConfig":{}}');
+    expect(container('{"labels":{"a":"b"}}')).toBe('{"Labels":{"a":"b","ci.job":"42"}}');
   });
 
   it('honours "Labelſ":null after Labels (the client\'s labels are erased, ours stay)', () => {
-    expect(container('{"Labels":{"a":"b"},"Labelſ":null}')).toBe('{"Labels":{"ci.job":"42"},"HostConfig":{}}');
+    expect(container('{"Labels":{"a":"b"},"Labelſ":null}')).toBe('{"Labels":{"ci.job":"42"}}');
   });
 
   it('honours {"Labels":{"a":"b"},"labels":null}', () => {
-    expect(container('{"Labels":{"a":"b"},"labels":null}')).toBe('{"Labels":{"ci.job":"42"},"HostConfig":{}}');
+    expect(container('{"Labels":{"a":"b"},"labels":null}')).toBe('{"Labels":{"ci.job":"42"}}');
   });
 
   it('replaces "hostconfig":{"cgroupparent":"/x"} with the injected cgroup parent', () => {
@@ -535,6 +538,16 @@ describe("rewriteContainerCreate: DAEMON-FACTS regressions", () => {
     );
   });
 
+  it("adds no HostConfig the client did not send: the deprecated top-level host settings still apply, as they would directly", () => {
+    expect(container('{"Image":"alpine","Binds":["/a:/b"],"HostConfig":null}')).toBe(
+      '{"Image":"alpine","Binds":["/a:/b"],"HostConfig":null,"Labels":{"ci.job":"42"}}',
+    );
+    // The cgroup parent needs one, whatever the client sent.
+    expect(container('{"Image":"alpine","Binds":["/a:/b"]}', withCgroup)).toBe(
+      '{"Image":"alpine","Binds":["/a:/b"],"Labels":{"ci.job":"42"},"HostConfig":{"CgroupParent":"/ci"}}',
+    );
+  });
+
   it("refuses trailing garbage (dockerd 20.10 would ignore it, newer daemons reject it)", () => {
     const error = refusal(() => container('{"Image":"alpine"} garbage'));
     expect(error.code).toBe("DCP_INVALID_JSON");
@@ -544,7 +557,7 @@ describe("rewriteContainerCreate: DAEMON-FACTS regressions", () => {
 
 describe("rewriteContainerCreate", () => {
   it("treats an empty or blank body as {}", () => {
-    expect(container("")).toBe('{"Labels":{"ci.job":"42"},"HostConfig":{}}');
+    expect(container("")).toBe('{"Labels":{"ci.job":"42"}}');
     expect(container(" \r\n", withCgroup)).toBe('{"Labels":{"ci.job":"42"},"HostConfig":{"CgroupParent":"/ci"}}');
   });
 

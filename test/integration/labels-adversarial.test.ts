@@ -931,6 +931,22 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     await dockerApi(socket(), "DELETE", "/volumes/legacy-direct");
   });
 
+  it("a create without HostConfig keeps its other top-level host settings, as the daemon applies them directly", async () => {
+    // The proxy adds no HostConfig of its own: an empty one would hide these.
+    const body = `{${image},"Cmd":["true"],"Binds":["/tmp:/host-tmp:ro"],"ReadonlyRootfs":true}`;
+    const direct = await dockerApi(socket(), "POST", "/containers/create", body);
+    expect(direct.status).toBe(201);
+    const directId = (JSON.parse(direct.body) as { Id: string }).Id;
+    const proxied = await expectCreated(createRequest(body));
+    type HostSettings = { HostConfig: { Binds: string[] | null; ReadonlyRootfs: boolean } };
+    const directHost = (await getJson<HostSettings>(socket(), `/containers/${directId}/json`)).HostConfig;
+    const proxiedHost = (JSON.parse(proxied.inspect) as HostSettings).HostConfig;
+    expect(directHost.Binds).toEqual(["/tmp:/host-tmp:ro"]);
+    expect({ Binds: proxiedHost.Binds, ReadonlyRootfs: proxiedHost.ReadonlyRootfs }).toEqual({ Binds: directHost.Binds, ReadonlyRootfs: directHost.ReadonlyRootfs });
+    expect(proxied.labels).toMatchObject({ [DEFAULT_LABEL_NAME]: DEFAULT_LABEL_VALUE });
+    for (const id of [directId, proxied.id]) await dockerApi(socket(), "DELETE", `/containers/${id}`);
+  });
+
   it("two spellings of HostConfig are refused (the daemon would merge them)", async () => {
     await expectRefused(createRequest(`{${image},"HostConfig":{"Mounts":[]},"hostconfig":{"Memory":6291457}}`), "DCP_AMBIGUOUS_FIELD");
   });
