@@ -2,8 +2,10 @@
  * The workloads, and the interleaved runner that measures every target in
  * the same run: round after round, each target once per round, in an order
  * that rotates, so that slow drift of the machine (page cache, other load,
- * the daemon's background work) hits every target alike. The value of a
- * target is the median of its rounds.
+ * the daemon's background work) hits every target alike. A workload whose
+ * upstream drifts faster than that (create+remove) measures a whole round at
+ * once, the targets taking turns unit by unit. The value of a target is the
+ * median of its rounds.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { CREATE_BODY, tarOfOneFile } from "./docker.js";
@@ -46,6 +48,12 @@ export interface Workload {
   readonly upstream: "daemon" | "synthetic";
   readonly rounds: number;
   measure(target: Target): Promise<Measurement>;
+  /**
+   * Measures a whole round at once, the targets' work interleaved finely;
+   * used instead of `measure` when present. For workloads whose upstream
+   * drifts faster than a round of `measure` calls lasts.
+   */
+  measureRound?(targets: readonly Target[], round: number): Promise<Map<TargetName, Measurement>>;
   /** A smaller run of the same work, once per target before round 1 (JIT, caches, buffers); not recorded. */
   warmUp?(target: Target): Promise<unknown>;
 }
@@ -89,42 +97,72 @@ export function pingWorkload(id: "ping-1" | "ping-16", clients: number, pool: Pi
 }
 
 export function createRemoveWorkload(settings: WorkloadSettings): Workload {
-  const workload: Workload = {
+  return {
     id: "create-remove",
-    title: `container create + remove, sequential (${settings.createCount} per round)`,
+    title: `container create + remove, sequential, targets taking turns pair by pair (${settings.createCount} per round)`,
     unit: "containers/s",
     workUnit: "container",
     upstream: "daemon",
     rounds: settings.rounds,
-    async measure(target) {
-      const connection = await HttpConnection.open(target.socketPath);
-      const pairs: number[] = [];
-      try {
-        const start = performance.now();
-        for (let i = 0; i < settings.createCount; i++) {
-          const pairStart = performance.now();
-          const created = await connection.request({ method: "POST", path: "/containers/create", ...CREATE_BODY, timeoutMs: 30_000 });
-          if (created.status !== 201) throw new Error(`create answered ${created.status}: ${created.body.toString().trim()}`);
-          const id = (JSON.parse(created.body.toString()) as { Id: string }).Id;
-          const removed = await connection.request({ method: "DELETE", path: `/containers/${id}?force=1`, timeoutMs: 30_000 });
-          if (removed.status !== 204) throw new Error(`remove answered ${removed.status}: ${removed.body.toString().trim()}`);
-          pairs.push(performance.now() - pairStart);
-        }
-        const seconds = (performance.now() - start) / 1000;
-        pairs.sort((a, b) => a - b);
-        return {
-          value: settings.createCount / seconds,
-          work: settings.createCount,
-          p50Ms: pairs[Math.floor(pairs.length / 2)] ?? Number.NaN,
-          p99Ms: pairs[Math.min(pairs.length - 1, Math.ceil(pairs.length * 0.99) - 1)] ?? Number.NaN,
-        };
-      } finally {
-        connection.close();
-      }
-    },
-    warmUp: (target) => createRemoveWorkload({ ...settings, createCount: 3 }).measure(target),
+    measure: async (target) => (await createRemoveRound([target], settings.createCount, 0)).get(target.name)!,
+    // The daemon's speed at this drifts within seconds (from one round to the
+    // next every target moved between 30 and 68 containers/s), so the targets
+    // take turns pair by pair: each target's pairs meet the daemon in the
+    // same states, and the ratios compare the relays, not the moments.
+    measureRound: (targets, round) => createRemoveRound(targets, settings.createCount, round),
+    warmUp: async (target) => (await createRemoveRound([target], 3, 0)).get(target.name)!,
   };
-  return workload;
+}
+
+/**
+ * `count` create+remove pairs per target, one connection each, the targets
+ * taking turns pair by pair (in an order that rotates). A target's rate is
+ * its pairs over the time its own pairs took.
+ */
+async function createRemoveRound(targets: readonly Target[], count: number, round: number): Promise<Map<TargetName, Measurement>> {
+  const runs = targets.map((target) => ({ target, connection: undefined as HttpConnection | undefined, pairs: [] as number[], error: undefined as string | undefined }));
+  try {
+    for (const run of runs) run.connection = await HttpConnection.open(run.target.socketPath);
+    for (let i = 0; i < count; i++) {
+      for (const run of rotated(runs, round + i)) {
+        if (run.error !== undefined) continue;
+        try {
+          run.pairs.push(await createAndRemove(run.connection!));
+        } catch (error) {
+          run.error = error instanceof Error ? error.message : String(error);
+        }
+      }
+    }
+  } finally {
+    for (const run of runs) run.connection?.close();
+  }
+  return new Map(
+    runs.map(({ target, pairs, error }): [TargetName, Measurement] => {
+      if (error !== undefined) return [target.name, { value: Number.NaN, work: pairs.length, error }];
+      const seconds = pairs.reduce((sum, ms) => sum + ms, 0) / 1000;
+      const sorted = [...pairs].sort((a, b) => a - b);
+      return [
+        target.name,
+        {
+          value: pairs.length / seconds,
+          work: pairs.length,
+          p50Ms: sorted[Math.floor(sorted.length / 2)] ?? Number.NaN,
+          p99Ms: sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] ?? Number.NaN,
+        },
+      ];
+    }),
+  );
+}
+
+/** One container created and force-removed; returns the pair's duration in ms. */
+async function createAndRemove(connection: HttpConnection): Promise<number> {
+  const start = performance.now();
+  const created = await connection.request({ method: "POST", path: "/containers/create", ...CREATE_BODY, timeoutMs: 30_000 });
+  if (created.status !== 201) throw new Error(`create answered ${created.status}: ${created.body.toString().trim()}`);
+  const id = (JSON.parse(created.body.toString()) as { Id: string }).Id;
+  const removed = await connection.request({ method: "DELETE", path: `/containers/${id}?force=1`, timeoutMs: 30_000 });
+  if (removed.status !== 204) throw new Error(`remove answered ${removed.status}: ${removed.body.toString().trim()}`);
+  return performance.now() - start;
 }
 
 export function downloadWorkload(settings: WorkloadSettings, containerId: string): Workload {
@@ -262,39 +300,68 @@ export async function runInterleaved(
   }
   for (let round = 0; round < workload.rounds; round++) {
     const parts: string[] = [];
-    for (const target of rotated(targets, round)) {
-      const sample = await measureOnce(workload, target, round);
+    const record = (target: Target, sample: Sample) => {
       samples.get(target.name)!.push(sample);
       parts.push(`${target.name} ${sample.error ? `ERROR (${sample.error})` : formatValue(sample.value)}`);
+    };
+    if (workload.measureRound) {
+      const measureRound = workload.measureRound;
+      const roundSamples = await measureObserved(targets, round, () => measureRound(targets, round));
+      for (const target of rotated(targets, round)) record(target, roundSamples.get(target.name)!);
       await sleep(pauseMs);
+    } else {
+      for (const target of rotated(targets, round)) {
+        const one = await measureObserved([target], round, async () => new Map([[target.name, await workload.measure(target)]]));
+        record(target, one.get(target.name)!);
+        await sleep(pauseMs);
+      }
     }
     progress(`  ${workload.id} round ${round + 1}/${workload.rounds}: ${parts.join(" | ")}`);
   }
   return samples;
 }
 
-async function measureOnce(workload: Workload, target: Target, round: number): Promise<Sample> {
-  const pid = target.statsPid;
-  const sampler = pid !== undefined ? new RssSampler(pid) : undefined;
-  const cpuBefore = pid !== undefined ? cpuTimeMs(pid) : Number.NaN;
+/**
+ * Runs `measure` while watching the relays among `targets` (their CPU time
+ * and peak RSS; a relay that sits idle meanwhile adds nothing) and the
+ * host's load, and turns its measurements into samples.
+ */
+async function measureObserved(
+  targets: readonly Target[],
+  round: number,
+  measure: () => Promise<Map<TargetName, Measurement>>,
+): Promise<Map<TargetName, Sample>> {
+  const watched = targets.map((target) => {
+    const pid = target.statsPid;
+    return { target, pid, sampler: pid !== undefined ? new RssSampler(pid) : undefined, cpuBefore: pid !== undefined ? cpuTimeMs(pid) : Number.NaN };
+  });
   const hostBefore = hostCpuTicks();
-  let measurement: Measurement;
+  let measurements: Map<TargetName, Measurement>;
   try {
-    measurement = await workload.measure(target);
+    measurements = await measure();
   } catch (error) {
-    measurement = { value: Number.NaN, work: 0, error: error instanceof Error ? error.message : String(error) };
+    const failed: Measurement = { value: Number.NaN, work: 0, error: error instanceof Error ? error.message : String(error) };
+    measurements = new Map(targets.map((target) => [target.name, failed]));
   }
-  const peakRssBytes = sampler?.stop();
-  const cpuMs = pid !== undefined ? cpuTimeMs(pid) - cpuBefore : undefined;
   const hostAfter = hostCpuTicks();
   const hostBusy = (hostAfter.busy - hostBefore.busy) / (hostAfter.total - hostBefore.total);
-  return {
-    ...measurement,
-    round,
-    ...(Number.isFinite(hostBusy) ? { hostBusy } : {}),
-    ...(cpuMs !== undefined && Number.isFinite(cpuMs) ? { cpuMs } : {}),
-    ...(peakRssBytes !== undefined ? { peakRssBytes } : {}),
-  };
+  return new Map(
+    watched.map(({ target, pid, sampler, cpuBefore }): [TargetName, Sample] => {
+      const peakRssBytes = sampler?.stop();
+      const cpuMs = pid !== undefined ? cpuTimeMs(pid) - cpuBefore : undefined;
+      const measurement = measurements.get(target.name) ?? { value: Number.NaN, work: 0, error: "not measured" };
+      return [
+        target.name,
+        {
+          ...measurement,
+          round,
+          ...(Number.isFinite(hostBusy) ? { hostBusy } : {}),
+          ...(cpuMs !== undefined && Number.isFinite(cpuMs) ? { cpuMs } : {}),
+          ...(peakRssBytes !== undefined ? { peakRssBytes } : {}),
+        },
+      ];
+    }),
+  );
 }
 
 export function formatValue(value: number): string {
