@@ -11,7 +11,11 @@ export interface TargetResult {
   readonly name: TargetName;
   /** Median over rounds of the workload's value. */
   readonly median: number;
-  /** median / median of direct. */
+  /**
+   * median / median of direct; for a workload whose targets take turns
+   * within each round (measureRound), the median of the per-round ratios,
+   * which compares each target with direct in the same daemon state.
+   */
   readonly ratio: number;
   readonly min: number;
   readonly max: number;
@@ -43,11 +47,17 @@ export interface Check {
 }
 
 export function summarize(workload: Workload, samples: WorkloadSamples): WorkloadResult {
-  const direct = median((samples.get("direct") ?? []).map((sample) => sample.value));
+  const directSamples = samples.get("direct") ?? [];
+  const direct = median(directSamples.map((sample) => sample.value));
+  const directInRound = new Map(directSamples.map((sample) => [sample.round, sample.value]));
   const targets: TargetResult[] = [];
   for (const [name, list] of samples) {
     const values = list.map((sample) => sample.value);
     const value = median(values);
+    const ratio =
+      workload.measureRound !== undefined
+        ? median(list.map((sample) => sample.value / (directInRound.get(sample.round) ?? Number.NaN)))
+        : value / direct;
     const cpu = list.filter((sample) => sample.cpuMs !== undefined && Number.isFinite(sample.value));
     const cpuMs = cpu.reduce((sum, sample) => sum + (sample.cpuMs ?? 0), 0);
     const work = cpu.reduce((sum, sample) => sum + sample.work, 0);
@@ -59,7 +69,7 @@ export function summarize(workload: Workload, samples: WorkloadSamples): Workloa
     targets.push({
       name,
       median: value,
-      ratio: value / direct,
+      ratio,
       min: minOf(values),
       max: maxOf(values),
       ...(Number.isFinite(p50) ? { p50Ms: p50 } : {}),
