@@ -437,9 +437,12 @@ function checkContainerCreate(input: string, injected: Injected): Outcome {
   // The host config the daemon applies comes from where it came from before
   // (the client's HostConfig, the deprecated top-level fields, or none),
   // except that a cgroup parent always goes into a HostConfig.
-  if (injected.cgroupParent !== undefined) expect(after.hostConfig).toBe(after.root.get("HostConfig"));
-  else expect(after.hostConfig === after.root.get("HostConfig")).toBe(before.hostConfig === before.root.get("HostConfig"));
-  if (injected.cgroupParent === undefined) expect(after.hostConfig === undefined).toBe(before.hostConfig === undefined);
+  if (injected.cgroupParent !== undefined) {
+    expect(after.hostConfig).toBe(after.root.get("HostConfig"));
+  } else {
+    expect(after.hostConfig === undefined).toBe(before.hostConfig === undefined);
+    expect(after.hostConfig === after.root.get("HostConfig")).toBe(before.hostConfig === before.root.get("HostConfig"));
+  }
   expect(after.hostConfig?.get("CgroupParent")).toEqual(injected.cgroupParent ?? before.hostConfig?.get("CgroupParent"));
   expect(after.hostConfig?.get("Memory")).toEqual(before.hostConfig?.get("Memory"));
   expect(after.hostConfig?.get("Binds")).toEqual(before.hostConfig?.get("Binds"));
