@@ -323,7 +323,7 @@ export async function runInterleaved(
 
 /**
  * Runs `measure` while watching the relays among `targets` (their CPU time
- * and peak RSS; a relay that sits idle meanwhile adds nothing) and the
+ * and peak RSS, including what a relay does while others are measured) and the
  * host's load, and turns its measurements into samples.
  */
 async function measureObserved(
