@@ -27,6 +27,7 @@ export type ProxyErrorCode =
   // The daemon side.
   | "DCP_DAEMON_UNREACHABLE"
   | "DCP_DAEMON_PROTOCOL"
+  | "DCP_VOLUME_NOT_CREATED"
   // Startup and configuration.
   | "DCP_LISTEN_SOCKET_IN_USE"
   | "DCP_BAD_OPTION"
@@ -65,6 +66,19 @@ export class DaemonError extends ProxyError {
   override readonly name = "DaemonError";
   constructor(code: ProxyErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, 502, message, options);
+  }
+}
+
+/**
+ * The daemon refused a call that the proxy made on a client's behalf (the
+ * volumes created ahead of a container): the client gets the daemon's status
+ * and message unchanged, which is what the daemon would have answered the
+ * client's own request, 404 included.
+ */
+export class DaemonRefusalError extends ProxyError {
+  override readonly name = "DaemonRefusalError";
+  constructor(code: ProxyErrorCode, status: number, message: string) {
+    super(code, status, message);
   }
 }
 

@@ -1,12 +1,14 @@
 /**
  * The built-in request stages, in order. User stages go after the
  * injections and before serialization, so they see (and may change) the
- * rewritten request and cannot be skipped by it.
+ * rewritten request and cannot be skipped by it. create-bind-volumes comes
+ * last: it reads the body exactly as serialize printed it for the daemon.
  */
 import type { CgroupParentResolution } from "../cgroup/cgroup-parent.js";
 import type { Stage } from "./stage.js";
 import { bufferBodyStage } from "./stages/buffer-body.js";
 import { classifyStage } from "./stages/classify.js";
+import { createBindVolumesStage, type VolumeCreator } from "./stages/create-bind-volumes.js";
 import { injectCgroupStage } from "./stages/inject-cgroup.js";
 import { injectLabelsStage } from "./stages/inject-labels.js";
 import { serializeStage } from "./stages/serialize.js";
@@ -17,6 +19,8 @@ export interface InjectionConfig {
   readonly maxBodyBytes: number;
   /** The parent every created container gets (resolved at startup); undefined: feature off. */
   readonly cgroupParent?: CgroupParentResolution | undefined;
+  /** Creates, labelled, the named volumes a container's `Binds` would make (see create-bind-volumes). */
+  readonly createVolume: VolumeCreator;
 }
 
 export function defaultStages(config: InjectionConfig, extraStages: readonly Stage[] = []): Stage[] {
@@ -27,5 +31,6 @@ export function defaultStages(config: InjectionConfig, extraStages: readonly Sta
     injectCgroupStage(config.cgroupParent),
     ...extraStages,
     serializeStage,
+    createBindVolumesStage(config.createVolume),
   ];
 }

@@ -3,7 +3,7 @@
  * daemon socket and report it.
  */
 import type { Logger } from "pino";
-import { daemonClient } from "./daemon-client.js";
+import { daemonClient } from "../daemon-client.js";
 import { reap } from "./reaper.js";
 import { formatReport, reapSucceeded, reportCounts } from "./summary.js";
 

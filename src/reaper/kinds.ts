@@ -5,7 +5,7 @@
  * hold (networks, volumes), the swarm objects services used (secrets,
  * configs), and images last, only when asked.
  */
-import { type DaemonAnswer, daemonMessage, labelFilters } from "./daemon-client.js";
+import { type DaemonAnswer, daemonMessage } from "../daemon-client.js";
 
 export type KindName = "services" | "containers" | "networks" | "volumes" | "secrets" | "configs" | "images";
 
@@ -28,6 +28,12 @@ export interface Kind {
 }
 
 type Json = Record<string, unknown>;
+
+/** `filters={"label":["k=v",…]}`, percent-encoded: resources carrying ALL the labels. */
+export function labelFilters(labels: ReadonlyMap<string, string>): string {
+  const label = [...labels].map(([name, value]) => `${name}=${value}`);
+  return `filters=${encodeURIComponent(JSON.stringify({ label }))}`;
+}
 
 const arrayOf = (body: unknown): Json[] => (Array.isArray(body) ? (body as Json[]) : []);
 const text = (value: unknown): string => (typeof value === "string" ? value : "");

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { DaemonAnswer, DaemonClient } from "./daemon-client.js";
-import { daemonMessage, labelFilters } from "./daemon-client.js";
-import { CONTAINERS, IMAGES, kindsToReap, NETWORKS, SERVICES, VOLUMES } from "./kinds.js";
+import type { DaemonAnswer, DaemonClient } from "../daemon-client.js";
+import { daemonMessage } from "../daemon-client.js";
+import { CONTAINERS, IMAGES, kindsToReap, labelFilters, NETWORKS, SERVICES, VOLUMES } from "./kinds.js";
 import { reap } from "./reaper.js";
 import { describeResource, formatReport, reapSucceeded, reportCounts } from "./summary.js";
 

@@ -6,7 +6,7 @@
  * kind again, so whatever went away by itself is not counted as a failure.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { type DaemonClient, daemonMessage } from "./daemon-client.js";
+import { type DaemonClient, daemonMessage } from "../daemon-client.js";
 import { type Kind, isSwarmInactive, kindsToReap, type Resource } from "./kinds.js";
 import { emptyKindReport, type Failure, type ReapReport } from "./summary.js";
 

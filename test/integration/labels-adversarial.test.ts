@@ -276,9 +276,23 @@ interface HostConfigModel {
   /** The Memory literal when it is an integer Go stores as given. */
   memory: string | undefined;
   networkMode: string | undefined;
-  /** Named volumes its Mounts make on the fly, as Go reads them. */
+  /** Named volumes its Mounts and Binds make on the fly, as Go reads them. */
   volumes: string[];
 }
+
+/**
+ * `Binds` values: named volumes (made on the fly; a bind entry has no field
+ * for labels) and host paths. Not anonymous volumes (`"/path"`): they have no
+ * name to label ahead of time, and go with their labelled container (reaped
+ * with `rm -v`), so the invariant does not hold for them.
+ */
+const BIND_LISTS = [
+  { text: '["adv-bind:/b"]', volumes: ["adv-bind"] },
+  { text: '["adv-bind:/b:ro,nocopy","/tmp:/host-tmp:ro"]', volumes: ["adv-bind"] },
+  { text: '["adv-bind:/b","adv-bind-2:/c:rw"]', volumes: ["adv-bind", "adv-bind-2"] },
+  { text: '["adv-\\u0062ind:/e"]', volumes: ["adv-bind"] },
+  { text: "null", volumes: [] },
+];
 
 const MEMORY_LITERALS = [
   { text: "9007199254740993", exact: true },
@@ -295,6 +309,7 @@ const hostConfig: fc.Arbitrary<HostConfigModel> = fc
     memory: fc.option(fc.tuple(spelledKey("Memory", 1, 0), fc.constantFrom(...MEMORY_LITERALS)), { nil: undefined }),
     networkMode: fc.option(fc.tuple(spelledKey("NetworkMode", 1, 0), fc.constantFrom("none", "bridge")), { nil: undefined }),
     mounts: fc.option(fc.tuple(spelledKey("Mounts", 8, 1), mountObject(0), fc.option(mountObject(1), { nil: undefined })), { nil: undefined }),
+    binds: fc.option(fc.tuple(spelledKey("Binds", 8, 1), fc.constantFrom(...BIND_LISTS)), { nil: undefined }),
     spaces: fc.array(whitespace, { maxLength: 3 }),
   })
   .map((h) => {
@@ -305,12 +320,15 @@ const hostConfig: fc.Arbitrary<HostConfigModel> = fc
       const [key, first, second] = h.mounts;
       members.push(member(key.literal, `[${[first, ...(second ? [second] : [])].map((m) => m.text).join(",")}]`));
     }
+    if (h.binds) members.push(member(h.binds[0].literal, h.binds[1].text));
+    const mountVolumes = h.mounts && h.mounts[0].binds ? [h.mounts[1], h.mounts[2]].flatMap((m) => (m?.volume ? [m.volume] : [])) : [];
+    const bindVolumes = h.binds && h.binds[0].binds ? h.binds[1].volumes : [];
     return {
       text: member(h.key.literal, objectText(members, h.spaces)),
       binds: h.key.binds,
       memory: h.memory && h.memory[1].exact ? h.memory[1].text : undefined,
       networkMode: h.networkMode?.[1],
-      volumes: h.mounts && h.mounts[0].binds ? [h.mounts[1], h.mounts[2]].flatMap((m) => (m?.volume ? [m.volume] : [])) : [],
+      volumes: [...mountVolumes, ...bindVolumes],
     };
   });
 
@@ -358,6 +376,8 @@ const containerCase: fc.Arbitrary<ContainerCase> = fc
       { arbitrary: legacyMember.map((l) => [l]), weight: 1 },
     ),
     noise: fc.array(noiseMember, { maxLength: 2 }),
+    // Deprecated top-level Binds: the daemon applies them when there is no HostConfig member.
+    topLevelBinds: fc.option(spelledKey("Binds", 3, 1).map((key) => member(key.literal, '["adv-top-bind:/top"]')), { nil: undefined }),
     spaces: fc.array(whitespace, { maxLength: 4 }),
     leading: whitespace,
     trailer,
@@ -370,6 +390,7 @@ const containerCase: fc.Arbitrary<ContainerCase> = fc
       c.labels.map((l) => l.text),
       c.hostConfigs.map((h) => h.text),
       c.legacy.map((l) => l.text),
+      c.topLevelBinds === undefined ? [] : [c.topLevelBinds],
       c.noise,
     ]).map((members) => {
       const body = `${c.leading}${objectText(members, c.spaces)}${c.trailer.text}`;
@@ -945,6 +966,29 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     expect({ Binds: proxiedHost.Binds, ReadonlyRootfs: proxiedHost.ReadonlyRootfs }).toEqual({ Binds: directHost.Binds, ReadonlyRootfs: directHost.ReadonlyRootfs });
     expect(proxied.labels).toMatchObject({ [DEFAULT_LABEL_NAME]: DEFAULT_LABEL_VALUE });
     for (const id of [directId, proxied.id]) await dockerApi(socket(), "DELETE", `/containers/${id}`);
+  });
+
+  it("top-level Binds of a create without HostConfig: the named volume they make is labelled, as HostConfig.Binds' are", async () => {
+    const { id } = await expectCreated(createRequest(`{${image},"Cmd":["true"],"Binds":["legacy-bind:/b"]}`));
+    expect(await volumeLabels(socket(), "legacy-bind")).toMatchObject({ [DEFAULT_LABEL_NAME]: DEFAULT_LABEL_VALUE });
+    await dockerApi(socket(), "DELETE", `/containers/${id}`);
+    await dockerApi(socket(), "DELETE", "/volumes/legacy-bind");
+  });
+
+  it("a named volume the daemon will not create: the create gets the daemon's own status and message, and nothing is made", async () => {
+    // A relative path where a name belongs (the 20.10 CLI sends `-v ./dir:/d` as written). A missing
+    // volume driver would do too, but the daemon looks for its plugin for 15 s.
+    const body = `{${image},"Cmd":["true"],"HostConfig":{"Binds":["./relative:/d"]}}`;
+    const direct = await dockerApi(socket(), "POST", "/containers/create", body);
+    expect(direct.status).toBe(400);
+    const before = await snapshot(socket());
+    const answer = await sendRaw(proxy.socketPath, createRequest(body));
+    expect({ status: answer.status, message: (JSON.parse(answer.text) as { message: string }).message }).toEqual({
+      status: direct.status,
+      message: (JSON.parse(direct.body) as { message: string }).message,
+    });
+    expect(answer.proxyError).toBe("DCP_VOLUME_NOT_CREATED");
+    expect(describeSnapshot(created(before, await snapshot(socket())))).toBe("nothing");
   });
 
   it("two spellings of HostConfig are refused (the daemon would merge them)", async () => {

@@ -124,6 +124,15 @@ describe.each(CLIS)("$label", (cli) => {
       expectInjected(await volumeLabels(socket(), volume));
     });
 
+    it("run -v name:/path: the named volume made on the fly is labelled; one that existed keeps its own labels", async () => {
+      const fresh = `${cli.slug}-bound`;
+      const existing = `${cli.slug}-bound-existing`;
+      await direct(["volume", "create", "--label", "made=directly", existing]);
+      await viaProxy(cli, ["run", "--rm", "-v", `${fresh}:/fresh`, "-v", `${existing}:/old:ro`, "-v", "/tmp:/host-tmp:ro", BUSYBOX_IMAGE, "true"]);
+      expectInjected(await volumeLabels(socket(), fresh));
+      expect(await volumeLabels(socket(), existing)).toEqual({ made: "directly" });
+    });
+
     it("network create: the network is labelled, the client's label kept", async () => {
       const name = `${cli.slug}-net`;
       await viaProxy(cli, ["network", "create", "--label", "net=1", name]);

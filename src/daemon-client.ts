@@ -1,7 +1,8 @@
 /**
- * The reaper's only way to the daemon: node:http over the UNIX socket,
+ * The proxy's own calls to the daemon (the reaper's lists and removals, the
+ * volumes created ahead of a container): node:http over the UNIX socket,
  * UNVERSIONED paths (the daemon answers at its own API version), one
- * connection per request, a timeout on each.
+ * connection per call, a timeout on each.
  */
 import { request } from "node:http";
 
@@ -12,17 +13,20 @@ export interface DaemonAnswer {
 }
 
 export interface DaemonClient {
-  call(method: "GET" | "DELETE", path: string): Promise<DaemonAnswer>;
+  /** `json`, when given, is sent as the body with `Content-Type: application/json`. */
+  call(method: "GET" | "DELETE" | "POST", path: string, json?: unknown): Promise<DaemonAnswer>;
 }
 
 export const REQUEST_TIMEOUT_MS = 60_000;
 
 export function daemonClient(socketPath: string, timeoutMs = REQUEST_TIMEOUT_MS): DaemonClient {
   return {
-    call(method, path) {
+    call(method, path, json) {
       return new Promise((resolve, reject) => {
+        const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json), "utf8");
+        const headers = body === undefined ? {} : { "Content-Type": "application/json", "Content-Length": body.length };
         // agent: false: one connection per call, closed after the answer.
-        const req = request({ socketPath, method, path, agent: false, timeout: timeoutMs }, (res) => {
+        const req = request({ socketPath, method, path, headers, agent: false, timeout: timeoutMs }, (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (chunk: Buffer) => chunks.push(chunk));
           res.on("error", reject);
@@ -30,16 +34,10 @@ export function daemonClient(socketPath: string, timeoutMs = REQUEST_TIMEOUT_MS)
         });
         req.on("timeout", () => req.destroy(new Error(`no answer to ${method} ${path} within ${timeoutMs} ms`)));
         req.on("error", reject);
-        req.end();
+        req.end(body);
       });
     },
   };
-}
-
-/** `filters={"label":["k=v",…]}`, percent-encoded: resources carrying ALL the labels. */
-export function labelFilters(labels: ReadonlyMap<string, string>): string {
-  const label = [...labels].map(([name, value]) => `${name}=${value}`);
-  return `filters=${encodeURIComponent(JSON.stringify({ label }))}`;
 }
 
 /** The daemon's `{"message": …}`, or the raw text when it is not that. */
