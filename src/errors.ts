@@ -22,6 +22,7 @@ export type ProxyErrorCode =
   | "DCP_INVALID_LABELS"
   | "DCP_BAD_CONTENT_TYPE"
   | "DCP_BAD_QUERY"
+  | "DCP_HOST_CONFIG_ON_START"
   // cgroup parent.
   | "DCP_CGROUP_PARENT_UNAVAILABLE"
   // The daemon side.

@@ -32,7 +32,12 @@ describe("classifyRoute", () => {
     ["/commit?container=x", "commit"],
     ["/containers/abc/attach?stream=1", "attach"],
     ["/exec/abc/start", "exec-start"],
-    ["/containers/abc/start", "passthrough"],
+    ["/containers/abc/start", "container-start"],
+    ["/v1.23/containers/abc/start", "container-start"],
+    ["/%63ontainers/abc/start", "container-start"],
+    ["/containers/abc%2Fstart", "container-start"],
+    ["/containers/abc/Start", "container-start"],
+    ["/containers/abc/start/x", "passthrough"],
     ["/_ping", "passthrough"],
     ["/containers/create/x", "passthrough"],
   ])("POST %s is %s", (target, kind) => {

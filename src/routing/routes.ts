@@ -1,9 +1,11 @@
 /**
  * Which Docker API call a request is, as far as the proxy cares.
  *
- * Only two things matter: calls that create a resource (they are rewritten)
- * and calls whose connection may turn into a raw stream (attach, exec start,
- * and anything asking to Upgrade). Everything else is "passthrough" and is
+ * Three things matter: calls that create a resource (they are rewritten),
+ * container start (before API 1.24 its body is a host config that makes
+ * volumes and sets the cgroup parent, so it is checked), and calls whose
+ * connection may turn into a raw stream (attach, exec start, and anything
+ * asking to Upgrade). Everything else is "passthrough" and is
  * forwarded untouched. Matching is case-insensitive and method-insensitive on
  * purpose: rewriting a request the daemon would reject costs nothing, missing
  * one it would accept breaks the proxy's promise.
@@ -23,6 +25,7 @@ export type RouteKind =
   | "config-update"
   | "image-create"
   | "commit"
+  | "container-start"
   | "attach"
   | "exec-start"
   | "passthrough";
@@ -50,6 +53,7 @@ const TABLE: ReadonlyArray<readonly [RegExp, RouteKind]> = [
   [new RegExp(`^/configs/${SEGMENT}/update$`, "i"), "config-update"],
   [/^\/images\/create$/i, "image-create"],
   [/^\/commit$/i, "commit"],
+  [new RegExp(`^/containers/${SEGMENT}/start$`, "i"), "container-start"],
   [new RegExp(`^/containers/${SEGMENT}/attach$`, "i"), "attach"],
   [new RegExp(`^/exec/${SEGMENT}/start$`, "i"), "exec-start"],
 ];

@@ -885,6 +885,34 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     await dockerApi(socket(), "DELETE", `/containers/${(JSON.parse(direct.body) as { Id: string }).Id}`);
   });
 
+  it("a container start with a host config body (API before 1.24) is refused; the daemon would make unlabelled volumes and move the cgroup parent", async () => {
+    const hostConfig = JSON.stringify({ Binds: ["start-bind:/b"], Mounts: [{ Type: "volume", Source: "start-mount", Target: "/m" }], CgroupParent: "/start-parent" });
+    const container = async () => (JSON.parse((await dockerApi(socket(), "POST", "/containers/create", { Image: BUSYBOX_IMAGE, Cmd: ["true"] })).body) as { Id: string }).Id;
+    type Inspect = { HostConfig: { CgroupParent: string } };
+
+    const refusedId = await container();
+    await expectRefused({ target: `/v1.23/containers/${refusedId}/start`, headers: [["Content-Type", "application/json"]], body: hostConfig }, "DCP_HOST_CONFIG_ON_START");
+    await expectRefused(
+      { target: `/v1.23/containers/${refusedId}/start`, headers: [["Content-Type", "application/json"]], body: hostConfig, chunks: [5, 1000] },
+      "DCP_HOST_CONFIG_ON_START",
+    );
+    expect((await getJson<Inspect>(socket(), `/containers/${refusedId}/json`)).HostConfig.CgroupParent).toBe("");
+    // A body the daemon does not read still goes through, and starts the container.
+    const started = await sendRaw(proxy.socketPath, { target: `/v1.23/containers/${refusedId}/start`, headers: [["Content-Type", "application/json"]], body: "{}" });
+    expect(started.status, started.text).toBe(204);
+
+    // Sent directly, the same start makes both volumes, unlabelled, and takes the body's parent.
+    const directId = await container();
+    const direct = await dockerApi(socket(), "POST", `/v1.23/containers/${directId}/start`, hostConfig);
+    expect(direct.status, direct.body).toBe(204);
+    expect((await getJson<Inspect>(socket(), `/containers/${directId}/json`)).HostConfig.CgroupParent).toBe("/start-parent");
+    expect(await volumeLabels(socket(), "start-bind")).toEqual({});
+    expect(await volumeLabels(socket(), "start-mount")).toEqual({});
+
+    for (const id of [refusedId, directId]) await dockerApi(socket(), "DELETE", `/containers/${id}?force=1`);
+    for (const name of ["start-bind", "start-mount"]) await dockerApi(socket(), "DELETE", `/volumes/${name}`);
+  });
+
   it("a form-urlencoded body on /build is refused (its `labels` would override the query's)", async () => {
     await expectRefused(
       {

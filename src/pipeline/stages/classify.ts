@@ -7,7 +7,8 @@
  * override the query string. So is POST /images/create whatever its query
  * says: a body `fromImage=&fromSrc=…` makes a "pull" an unlabelled import.
  * JSON-rewritten calls are refused with a body that is not declared as JSON,
- * which the daemon would reject anyway.
+ * which the daemon would reject anyway. A container start is refused with a
+ * body the daemon would read (see refuseHostConfigOnStart).
  */
 import { RewriteError } from "../../errors.js";
 import { headerValues } from "../../protocol/http-head.js";
@@ -38,6 +39,7 @@ export const classifyStage: Stage = {
     // `fromImage=` comes first in r.Form and turns it into an import.
     if (request.plan.kind === "query" || request.route?.kind === "image-create") refuseFormBodies(request);
     if (request.plan.kind === "json-body") requireJsonContentType(request);
+    if (request.route?.kind === "container-start") refuseHostConfigOnStart(request);
     return request;
   },
 };
@@ -82,4 +84,23 @@ function requireJsonContentType(request: ProxyRequest): void {
   if (types.length !== 1 || types[0] !== "application/json") {
     throw new RewriteError("DCP_BAD_CONTENT_TYPE", "Content-Type specified must be application/json");
   }
+}
+
+/**
+ * Before API 1.24 a start's body is a whole new host config, applied as the
+ * container starts: its `Binds` and `Mounts` make volumes without labels and
+ * its `CgroupParent` replaces the one given at create (seen on dockerd 20.10
+ * with `/v1.23/containers/{id}/start`). The daemon reads the body when it is
+ * longer than 7 bytes or of unknown length (router/container:
+ * "A non-nil json object is at least 7 characters"), and from 1.24 on it
+ * answers such a start with 400 itself. So such a start is refused whatever
+ * its version; an empty body or a short one like `{}` goes through.
+ */
+function refuseHostConfigOnStart(request: ProxyRequest): void {
+  const framing = request.head.framing;
+  if (framing.kind === "none" || (framing.kind === "length" && framing.length <= 7)) return;
+  throw new RewriteError(
+    "DCP_HOST_CONFIG_ON_START",
+    "a container start with a request body is not accepted through dockerd-ci-proxy: host settings at start (API before 1.24) would make volumes without labels and set the cgroup parent; give them when the container is created",
+  );
 }

@@ -41,6 +41,24 @@ describe("classify", () => {
   });
 });
 
+describe("classify: container start", () => {
+  const start = (framing: string) => testRequest(`POST /v1.23/containers/abc/start HTTP/1.1\r\nContent-Type: application/json\r\n${framing}\r\n`);
+
+  it.each(["Content-Length: 8\r\n", "Content-Length: 60\r\n", "Transfer-Encoding: chunked\r\n"])(
+    "refuses a start whose body the daemon would read as a host config (%j)",
+    (framing) => {
+      expect(() => classifyStage.process(start(framing))).toThrow(expect.objectContaining({ code: "DCP_HOST_CONFIG_ON_START", status: 400 }));
+    },
+  );
+
+  it.each(["", "Content-Length: 0\r\n", "Content-Length: 2\r\n", "Content-Length: 7\r\n"])(
+    "lets through a start whose body the daemon ignores (%j)",
+    (framing) => {
+      expect((classifyStage.process(start(framing)) as ProxyRequest).plan).toEqual({ kind: "passthrough" });
+    },
+  );
+});
+
 describe("the rewrite path", () => {
   it("labels a chunked container create and reframes it with Content-Length", async () => {
     const body = '{"Image":"busybox","Labels":{"a":"b"}}';
