@@ -38,6 +38,11 @@ describe("classifyRoute", () => {
     ["/containers/abc%2Fstart", "container-start"],
     ["/containers/abc/Start", "container-start"],
     ["/containers/abc/start/x", "passthrough"],
+    ["/containers/web/db/start", "container-start"],
+    ["/containers/web%2Fdb/start", "container-start"],
+    ["/containers/web/db/attach", "attach"],
+    ["/exec/a/b/start", "exec-start"],
+    ["/services/a/b/update", "service-update"],
     ["/_ping", "passthrough"],
     ["/containers/create/x", "passthrough"],
   ])("POST %s is %s", (target, kind) => {

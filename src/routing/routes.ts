@@ -39,23 +39,28 @@ export interface Route {
   readonly mayHijack: boolean;
 }
 
-const SEGMENT = "[^/]+";
+// An id or name: one segment or more. The daemon's container and exec routes
+// take names with slashes (`/containers/{name:.*}/start`): a link alias is
+// registered as "/<container>/<alias>", so `/containers/web/db/start` starts
+// the container linked as db. Matching more than the daemon does only
+// classifies requests it would not route, which costs nothing.
+const SEGMENTS = ".+";
 const TABLE: ReadonlyArray<readonly [RegExp, RouteKind]> = [
   [/^\/containers\/create$/i, "container-create"],
   [/^\/build$/i, "build"],
   [/^\/networks\/create$/i, "network-create"],
   [/^\/volumes\/create$/i, "volume-create"],
   [/^\/services\/create$/i, "service-create"],
-  [new RegExp(`^/services/${SEGMENT}/update$`, "i"), "service-update"],
+  [new RegExp(`^/services/${SEGMENTS}/update$`, "i"), "service-update"],
   [/^\/secrets\/create$/i, "secret-create"],
-  [new RegExp(`^/secrets/${SEGMENT}/update$`, "i"), "secret-update"],
+  [new RegExp(`^/secrets/${SEGMENTS}/update$`, "i"), "secret-update"],
   [/^\/configs\/create$/i, "config-create"],
-  [new RegExp(`^/configs/${SEGMENT}/update$`, "i"), "config-update"],
+  [new RegExp(`^/configs/${SEGMENTS}/update$`, "i"), "config-update"],
   [/^\/images\/create$/i, "image-create"],
   [/^\/commit$/i, "commit"],
-  [new RegExp(`^/containers/${SEGMENT}/start$`, "i"), "container-start"],
-  [new RegExp(`^/containers/${SEGMENT}/attach$`, "i"), "attach"],
-  [new RegExp(`^/exec/${SEGMENT}/start$`, "i"), "exec-start"],
+  [new RegExp(`^/containers/${SEGMENTS}/start$`, "i"), "container-start"],
+  [new RegExp(`^/containers/${SEGMENTS}/attach$`, "i"), "attach"],
+  [new RegExp(`^/exec/${SEGMENTS}/start$`, "i"), "exec-start"],
 ];
 
 const HIJACK_KINDS: ReadonlySet<RouteKind> = new Set(["attach", "exec-start"]);

@@ -913,6 +913,23 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     for (const name of ["start-bind", "start-mount"]) await dockerApi(socket(), "DELETE", `/volumes/${name}`);
   });
 
+  it("a start with a host config body is refused when the container is named through a link alias too (/containers/{parent}/{alias}/start)", async () => {
+    const create = async (name: string, body: object) =>
+      (JSON.parse((await dockerApi(socket(), "POST", `/containers/create?name=${name}`, body)).body) as { Id: string }).Id;
+    const childId = await create("alias-child", { Image: BUSYBOX_IMAGE, Cmd: ["true"] });
+    const parentId = await create("alias-parent", { Image: BUSYBOX_IMAGE, Cmd: ["true"], HostConfig: { Links: ["alias-child:al"] } });
+    const hostConfig = JSON.stringify({ Binds: ["alias-start-bind:/b"], CgroupParent: "/alias-start-parent" });
+    for (const target of ["/v1.23/containers/alias-parent/al/start", "/v1.23/containers/alias-parent%2Fal/start"]) {
+      await expectRefused({ target, headers: [["Content-Type", "application/json"]], body: hostConfig }, "DCP_HOST_CONFIG_ON_START");
+    }
+    // Directly, the alias path does reach the linked container.
+    const direct = await dockerApi(socket(), "POST", "/v1.23/containers/alias-parent/al/start", hostConfig);
+    expect(direct.status, direct.body).toBe(204);
+    expect((await getJson<{ HostConfig: { CgroupParent: string } }>(socket(), `/containers/${childId}/json`)).HostConfig.CgroupParent).toBe("/alias-start-parent");
+    for (const id of [parentId, childId]) await dockerApi(socket(), "DELETE", `/containers/${id}?force=1`);
+    await dockerApi(socket(), "DELETE", "/volumes/alias-start-bind");
+  });
+
   it("a form-urlencoded body on /build is refused (its `labels` would override the query's)", async () => {
     await expectRefused(
       {
