@@ -44,52 +44,58 @@ const encoded = (json: string) => encodeURIComponent(json);
 
 describe("rewriteBuildQuery", () => {
   it("adds labels when there are none", () => {
-    expect(rewriteBuildQuery("t=web&q=1", injected)).toBe(`t=web&q=1&labels=${encoded('{"ci.job":"42"}')}`);
-    expect(rewriteBuildQuery("", injected)).toBe(`labels=${encoded('{"ci.job":"42"}')}`);
+    expect(rewriteBuildQuery("t=web&q=1", injected)).toBe(`t=web&q=1&labels=${encoded('{"ci.job":"42"}')}&forcerm=1`);
+    expect(rewriteBuildQuery("", injected)).toBe(`labels=${encoded('{"ci.job":"42"}')}&forcerm=1`);
   });
 
   it("merges into the FIRST labels value, as FormValue reads it, and removes the others", () => {
     const query = `labels=${encoded('{"a":"1","ci.job":"x"}')}&t=web&labels=${encoded('{"b":"2"}')}`;
     const output = rewriteBuildQuery(query, injected);
-    expect(output).toBe(`t=web&labels=${encoded('{"a":"1","ci.job":"42"}')}`);
+    expect(output).toBe(`t=web&labels=${encoded('{"a":"1","ci.job":"42"}')}&forcerm=1`);
     expect(daemonBuildLabels(output)).toEqual({ a: "1", "ci.job": "42" });
   });
 
   it("matches encoded spellings of the key", () => {
     const output = rewriteBuildQuery(`%6Cabels=${encoded('{"a":"1"}')}&label%73=${encoded('{"b":"2"}')}`, injected);
-    expect(output).toBe(`labels=${encoded('{"a":"1","ci.job":"42"}')}`);
+    expect(output).toBe(`labels=${encoded('{"a":"1","ci.job":"42"}')}&forcerm=1`);
   });
 
   it("leaves keys of another case alone (form keys are case-sensitive)", () => {
     const output = rewriteBuildQuery("Labels=%7B%7D", injected);
-    expect(output).toBe(`Labels=%7B%7D&labels=${encoded('{"ci.job":"42"}')}`);
+    expect(output).toBe(`Labels=%7B%7D&labels=${encoded('{"ci.job":"42"}')}&forcerm=1`);
   });
 
   it("treats an empty first labels value as none, even with a later one", () => {
-    expect(rewriteBuildQuery(`labels=&labels=${encoded('{"b":"2"}')}`, injected)).toBe(`labels=${encoded('{"ci.job":"42"}')}`);
+    expect(rewriteBuildQuery(`labels=&labels=${encoded('{"b":"2"}')}`, injected)).toBe(`labels=${encoded('{"ci.job":"42"}')}&forcerm=1`);
   });
 
   it("reads labels=null as none and a duplicate key inside as last-wins", () => {
-    expect(rewriteBuildQuery("labels=null", injected)).toBe(`labels=${encoded('{"ci.job":"42"}')}`);
+    expect(rewriteBuildQuery("labels=null", injected)).toBe(`labels=${encoded('{"ci.job":"42"}')}&forcerm=1`);
     expect(rewriteBuildQuery(`labels=${encoded('{"a":"1","a":"2"}')}`, injected)).toBe(
-      `labels=${encoded('{"a":"2","ci.job":"42"}')}`,
+      `labels=${encoded('{"a":"2","ci.job":"42"}')}&forcerm=1`,
     );
   });
 
   it("decodes '+' as a space in the labels value", () => {
     expect(rewriteBuildQuery("labels=%7B%22a+b%22:%22c+d%22%7D", injected)).toBe(
-      `labels=${encoded('{"a b":"c d","ci.job":"42"}')}`,
+      `labels=${encoded('{"a b":"c d","ci.job":"42"}')}&forcerm=1`,
     );
   });
 
   it("replaces every cgroupparent when one is injected", () => {
     const output = rewriteBuildQuery("cgroupparent=%2Fevil&t=x&cgroupparent=&cgroupParent=kept", withCgroup);
-    expect(output).toBe(`t=x&cgroupParent=kept&labels=${encoded('{"ci.job":"42"}')}&cgroupparent=%2Fci%2Fagent%201`);
+    expect(output).toBe(`t=x&cgroupParent=kept&labels=${encoded('{"ci.job":"42"}')}&forcerm=1&cgroupparent=%2Fci%2Fagent%201`);
     expect(formValue(output, "cgroupparent")).toBe("/ci/agent 1");
   });
 
+  it("writes forcerm=1 as the only forcerm, whatever the client asked (intermediate containers carry no labels)", () => {
+    const output = rewriteBuildQuery("forcerm=0&rm=0&t=x&forc%65rm=false&forcerm=1", injected);
+    expect(output).toBe(`rm=0&t=x&labels=${encoded('{"ci.job":"42"}')}&forcerm=1`);
+    expect(goParseQuery(output).values.get("forcerm")).toEqual(["1"]);
+  });
+
   it("leaves cgroupparent alone when none is injected", () => {
-    expect(rewriteBuildQuery("cgroupparent=%2Fmine", injected)).toBe(`cgroupparent=%2Fmine&labels=${encoded('{"ci.job":"42"}')}`);
+    expect(rewriteBuildQuery("cgroupparent=%2Fmine", injected)).toBe(`cgroupparent=%2Fmine&labels=${encoded('{"ci.job":"42"}')}&forcerm=1`);
   });
 
   it.each([
@@ -121,7 +127,7 @@ describe("rewriteBuildQuery", () => {
       )
       .map(([key, value]) => `${key}=${value}`);
     const otherPair = fc.constantFrom("t=web%3Alatest", "q=a+b", "", "flag", "=x", "Labels=%7B%7D", "labels%20=1", "cgroupParent=%2Fx");
-    const cgroupPair = fc.constantFrom("cgroupparent=%2Fevil", "cgroupparent=", "cgroup%70arent=x");
+    const cgroupPair = fc.constantFrom("cgroupparent=%2Fevil", "cgroupparent=", "cgroup%70arent=x", "forcerm=0", "forc%65rm=", "rm=0");
     const query = fc.array(fc.oneof(labelsPair, otherPair, cgroupPair), { maxLength: 6 }).map((pairs) => pairs.join("&"));
     const injectedArbitrary = fc.record(
       {
@@ -140,8 +146,9 @@ describe("rewriteBuildQuery", () => {
         expect(parsed.values.get("labels")).toHaveLength(1);
         expect(daemonBuildLabels(output)).toEqual({ ...daemonBuildLabels(input), ...Object.fromEntries(inject.labels) });
         if (inject.cgroupParent !== undefined) expect(parsed.values.get("cgroupparent")).toEqual([inject.cgroupParent]);
+        expect(parsed.values.get("forcerm")).toEqual(["1"]);
         // Every other pair is forwarded byte for byte, in order.
-        const owned = inject.cgroupParent === undefined ? ["labels"] : ["labels", "cgroupparent"];
+        const owned = inject.cgroupParent === undefined ? ["labels", "forcerm"] : ["labels", "forcerm", "cgroupparent"];
         const notOwned = (pair: string) => !owned.includes(decodeURIComponent(pair.split("=")[0]?.replace(/\+/g, " ") ?? ""));
         const appendedCount = owned.length;
         const outputPairs = output.split("&");

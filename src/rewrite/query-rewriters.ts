@@ -25,14 +25,22 @@ import { describeKind } from "./struct-fields.js";
  * POST /build: `labels` is a JSON object of strings, read with FormValue (the
  * FIRST `labels` pair counts, an empty value means none); the classic builder
  * also reads `cgroupparent` with FormValue.
+ *
+ * `forcerm=1` is always written too. The classic builder runs each RUN step
+ * in a container that carries none of the build's labels (they become a
+ * LABEL step at the end of the last stage), and keeps those containers after
+ * a failed step, or after every step with `rm=0`. With `forcerm` (which also
+ * implies `rm` from API 1.12 on, build_routes.go) it removes them whatever
+ * happens, so none is left unlabelled. BuildKit runs no daemon containers
+ * and ignores both.
  */
 export function rewriteBuildQuery(query: string, injected: Injected): string {
   const pairs = parseQueryPairs(query);
   const clientLabels = buildLabels(firstQueryValue(pairs, "labels"));
-  const owned = injected.cgroupParent === undefined ? ["labels"] : ["labels", "cgroupparent"];
+  const owned = injected.cgroupParent === undefined ? ["labels", "forcerm"] : ["labels", "forcerm", "cgroupparent"];
   const kept = pairs.filter((pair) => !owned.some((name) => pairHasKey(pair, name))).map((pair) => pair.raw);
   const merged = mergeLabels(clientLabels, injected.labels);
-  const appended = [encodeQueryPair("labels", serializeJson(jsonStringMap(merged)))];
+  const appended = [encodeQueryPair("labels", serializeJson(jsonStringMap(merged))), encodeQueryPair("forcerm", "1")];
   if (injected.cgroupParent !== undefined) appended.push(encodeQueryPair("cgroupparent", injected.cgroupParent));
   return joinQueryPairs([...kept, ...appended]);
 }

@@ -1056,6 +1056,30 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     expect(await imageLabels(socket(), "named-build")).toEqual({ ...baseImageLabels, first: "1", ...INJECTED });
   });
 
+  it("classic builds leave no intermediate container behind (those carry no labels): forcerm=1 whatever the client asked", async () => {
+    const build = (socketPath: string, tag: string, dockerfile: string) =>
+      sendRaw(socketPath, { target: `/build?t=${tag}&rm=0&forcerm=0`, headers: [["Content-Type", "application/x-tar"]], body: dockerfileContext(dockerfile) }, 60_000);
+    const failing = `FROM ${BUSYBOX_IMAGE}\nRUN echo one\nRUN false\n`;
+
+    // Directly, the steps' containers stay, without the build's labels.
+    const beforeDirect = await snapshot(socket(), ["containers", "images"]);
+    expect((await build(socket(), "forcerm-direct", failing)).text).toContain("errorDetail");
+    const leftDirect = created(beforeDirect, await snapshot(socket(), ["containers", "images"]));
+    expect(leftDirect.containers.size).toBeGreaterThan(0);
+    for (const id of leftDirect.containers) expect(await containerLabels(socket(), id)).not.toHaveProperty(DEFAULT_LABEL_NAME);
+    await removeAll(socket(), leftDirect);
+
+    // Through the proxy, none stays, whether the build fails or succeeds.
+    for (const [tag, dockerfile] of [["forcerm-failed", failing], ["forcerm-ok", `FROM ${BUSYBOX_IMAGE}\nRUN echo one\nRUN echo two\n`]] as const) {
+      const before = await snapshot(socket(), ["containers", "images"]);
+      const answer = await build(proxy.socketPath, tag, dockerfile);
+      expect(answer.status).toBe(200);
+      const made = created(before, await snapshot(socket(), ["containers", "images"]));
+      expect([...made.containers], `${tag}: containers left: ${answer.text.slice(-300)}`).toEqual([]);
+      await removeAll(socket(), made);
+    }
+  });
+
   // Go trims U+0085 (NEL) as a space before it looks for parser directives;
   // JavaScript's trimStart does not. Every escape directive the daemon accepts
   // ends in its escape character, which the proxy refuses as a continuation,
