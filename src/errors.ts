@@ -23,8 +23,10 @@ export type ProxyErrorCode =
   | "DCP_BAD_CONTENT_TYPE"
   | "DCP_BAD_QUERY"
   | "DCP_HOST_CONFIG_ON_START"
+  | "DCP_CANNOT_LABEL"
   // cgroup parent.
   | "DCP_CGROUP_PARENT_UNAVAILABLE"
+  | "DCP_CGROUP_PARENT_NOT_APPLICABLE"
   // The daemon side.
   | "DCP_DAEMON_UNREACHABLE"
   | "DCP_DAEMON_PROTOCOL"

@@ -1,11 +1,11 @@
 /**
  * Which Docker API call a request is, as far as the proxy cares.
  *
- * Three things matter: calls that create a resource (they are rewritten),
- * container start (before API 1.24 its body is a host config that makes
- * volumes and sets the cgroup parent, so it is checked), and calls whose
- * connection may turn into a raw stream (attach, exec start, and anything
- * asking to Upgrade). Everything else is "passthrough" and is
+ * What matters: calls that create a resource (they are rewritten, or refused
+ * when they cannot carry labels: plugins, swarm init/join), container start
+ * (before API 1.24 its body is a host config that makes volumes and sets the
+ * cgroup parent, so it is checked), and calls whose connection may turn into
+ * a raw stream (attach, exec start, and anything asking to Upgrade). Everything else is "passthrough" and is
  * forwarded untouched. Matching is case-insensitive and method-insensitive on
  * purpose: rewriting a request the daemon would reject costs nothing, missing
  * one it would accept breaks the proxy's promise.
@@ -26,6 +26,8 @@ export type RouteKind =
   | "image-create"
   | "commit"
   | "container-start"
+  | "plugin-install"
+  | "swarm-join"
   | "attach"
   | "exec-start"
   | "passthrough";
@@ -59,6 +61,9 @@ const TABLE: ReadonlyArray<readonly [RegExp, RouteKind]> = [
   [/^\/images\/create$/i, "image-create"],
   [/^\/commit$/i, "commit"],
   [new RegExp(`^/containers/${SEGMENTS}/start$`, "i"), "container-start"],
+  [/^\/plugins\/(pull|create)$/i, "plugin-install"],
+  [new RegExp(`^/plugins/${SEGMENTS}/(upgrade|enable)$`, "i"), "plugin-install"],
+  [/^\/swarm\/(init|join)$/i, "swarm-join"],
   [new RegExp(`^/containers/${SEGMENTS}/attach$`, "i"), "attach"],
   [new RegExp(`^/exec/${SEGMENTS}/start$`, "i"), "exec-start"],
 ];

@@ -143,6 +143,12 @@ describe("an agent container started with --cgroup-parent", () => {
     expect(run.stdout).not.toContain(EVIL_PARENT);
   });
 
+  it("docker service create through it is refused with the reason (swarm task containers cannot be put under the parent)", async () => {
+    const create = await docker(withParent.socketPath, ["service", "create", "--detach", "--no-resolve-image", "--name", `svc-${SUFFIX}`, BUSYBOX_IMAGE, "true"]);
+    expect(create.code).not.toBe(0);
+    expect(create.stderr).toContain("a swarm service's task containers cannot be put there");
+  });
+
   it("a classic build's RUN steps run under the agent's parent too (/build cgroupparent)", async () => {
     const context = await scratchDir("dcp-cgroup-build-");
     await writeFile(join(context, "Dockerfile"), `FROM ${BUSYBOX_IMAGE}\nRUN cat /proc/self/cgroup\n`);

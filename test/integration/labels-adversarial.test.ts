@@ -930,6 +930,25 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     await dockerApi(socket(), "DELETE", "/volumes/alias-start-bind");
   });
 
+  it("plugin installs and swarm init/join are refused with 403 (what they create cannot carry labels), and reach nothing", async () => {
+    type Info = { Swarm: { NodeID: string; LocalNodeState: string } };
+    const swarmBefore = (await getJson<Info>(socket(), "/info")).Swarm;
+    const pluginsBefore = await getText(socket(), "/plugins");
+    const requests: RawRequest[] = [
+      { target: "/plugins/create?name=adv-plugin", headers: [["Content-Type", "application/x-tar"]], body: tar([{ name: "config.json", content: "{}" }]) },
+      { target: "/v1.41/plugins/pull?remote=adv/plugin", headers: [["Content-Type", "application/json"]], body: "[]" },
+      { target: "/plugins/adv/plugin:latest/enable", headers: [], body: "" },
+      { target: "/swarm/init", headers: [["Content-Type", "application/json"]], body: '{"ListenAddr":"127.0.0.1:2377","ForceNewCluster":true}' },
+      { target: "/%73warm/join", headers: [["Content-Type", "application/json"]], body: '{"RemoteAddrs":["127.0.0.1:2377"]}' },
+    ];
+    for (const request of requests) {
+      const answer = await sendRaw(proxy.socketPath, request);
+      expect({ status: answer.status, error: answer.proxyError }, describeRequest(request)).toEqual({ status: 403, error: "DCP_CANNOT_LABEL" });
+    }
+    expect(await getText(socket(), "/plugins")).toBe(pluginsBefore);
+    expect((await getJson<Info>(socket(), "/info")).Swarm).toMatchObject({ NodeID: swarmBefore.NodeID, LocalNodeState: swarmBefore.LocalNodeState });
+  });
+
   it("a form-urlencoded body on /build is refused (its `labels` would override the query's)", async () => {
     await expectRefused(
       {

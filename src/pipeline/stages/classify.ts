@@ -31,6 +31,21 @@ const JSON_BODY_PLANS: Partial<Record<RouteKind, RewritePlan>> = {
   "config-update": { kind: "json-body", target: "config" },
 };
 
+/**
+ * Calls that create what no field can label, refused (fail closed) rather
+ * than forwarded: nothing could reap what they leave behind.
+ */
+const UNLABELLABLE: Partial<Record<RouteKind, string>> = {
+  // A plugin is host-wide, carries no labels, and its process runs outside
+  // any cgroup parent (plugin/v2 sets none), long after the job.
+  "plugin-install":
+    "installing, upgrading or enabling a plugin is not accepted through dockerd-ci-proxy: a plugin carries no labels and runs outside the CI agent's cgroup; manage plugins on the daemon directly",
+  // Joining a swarm makes the daemon a swarm node and creates the ingress
+  // network (and later docker_gwbridge) without labels.
+  "swarm-join":
+    "initialising or joining a swarm is not accepted through dockerd-ci-proxy: it changes the whole daemon and creates networks without labels; set up swarm on the daemon directly",
+};
+
 export const classifyStage: Stage = {
   name: "classify",
   process(request: ProxyRequest): ProxyRequest {
@@ -40,6 +55,8 @@ export const classifyStage: Stage = {
     if (request.plan.kind === "query" || request.route?.kind === "image-create") refuseFormBodies(request);
     if (request.plan.kind === "json-body") requireJsonContentType(request);
     if (request.route?.kind === "container-start") refuseHostConfigOnStart(request);
+    const unlabellable = request.route === undefined ? undefined : UNLABELLABLE[request.route.kind];
+    if (unlabellable !== undefined) throw new RewriteError("DCP_CANNOT_LABEL", unlabellable, 403);
     return request;
   },
 };

@@ -24,7 +24,6 @@ const CONTAINER_RUNNING_CALLS: Array<[string, string]> = [
 const OTHER_CALLS: Array<[string, string]> = [
   ["POST", "/networks/create"],
   ["POST", "/volumes/create"],
-  ["POST", "/services/create"],
   ["POST", "/secrets/create"],
   ["POST", "/configs/create"],
   ["POST", "/commit?container=abc"],
@@ -66,6 +65,18 @@ describe("inject-cgroup", () => {
   it.each(OTHER_CALLS)("still serves %s %s when there is no parent", async (method, target) => {
     const request = await unavailable.process(classified(method, target));
     expect(request.injection.cgroupParent).toBeUndefined();
+  });
+
+  it.each([
+    ["POST", "/services/create"],
+    ["POST", "/v1.41/services/abc/update?version=3"],
+  ])("refuses %s %s whenever the feature is on: swarm tasks cannot be put under the parent", (method, target) => {
+    for (const stage of [available, unavailable]) {
+      expect(() => stage.process(classified(method, target))).toThrow(
+        expect.objectContaining({ code: "DCP_CGROUP_PARENT_NOT_APPLICABLE", status: 403 }),
+      );
+    }
+    expect(off.process(classified(method, target))).toMatchObject({ injection: {} });
   });
 
   it.each(CONTAINER_RUNNING_CALLS)("changes nothing on %s %s when the feature is off", async (method, target) => {

@@ -59,6 +59,29 @@ describe("classify: container start", () => {
   );
 });
 
+describe("classify: calls that create what cannot be labelled", () => {
+  it.each([
+    "POST /plugins/pull?remote=vieux/sshfs HTTP/1.1\r\n\r\n",
+    "POST /v1.41/plugins/create?name=p HTTP/1.1\r\n\r\n",
+    "POST /plugins/vieux/sshfs:latest/enable HTTP/1.1\r\n\r\n",
+    "POST /plugins/p/upgrade?remote=x HTTP/1.1\r\n\r\n",
+    "POST /swarm/init HTTP/1.1\r\n\r\n",
+    "POST /v1.41/swarm/join HTTP/1.1\r\n\r\n",
+  ])("refuses %j with 403", (head) => {
+    expect(() => classifyStage.process(testRequest(head))).toThrow(expect.objectContaining({ code: "DCP_CANNOT_LABEL", status: 403 }));
+  });
+
+  it.each([
+    "GET /plugins HTTP/1.1\r\n\r\n",
+    "POST /plugins/p/disable HTTP/1.1\r\n\r\n",
+    "POST /plugins/p/set HTTP/1.1\r\n\r\n",
+    "POST /swarm/leave?force=1 HTTP/1.1\r\n\r\n",
+    "POST /swarm/update?version=1 HTTP/1.1\r\n\r\n",
+  ])("lets %j through", (head) => {
+    expect((classifyStage.process(testRequest(head)) as ProxyRequest).plan).toEqual({ kind: "passthrough" });
+  });
+});
+
 describe("the rewrite path", () => {
   it("labels a chunked container create and reframes it with Content-Length", async () => {
     const body = '{"Image":"busybox","Labels":{"a":"b"}}';
