@@ -978,22 +978,27 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     await dockerApi(socket(), "DELETE", `/containers/${id}`);
   });
 
-  it("a form-urlencoded body on /images/create is refused even when the query asks for a pull (the body's `fromImage=` would turn it into an import)", async () => {
-    const body = `fromImage=&fromSrc=-&repo=form-import&tag=latest&changes=${encodeURIComponent("LABEL x=y")}`;
-    await expectRefused(
-      { target: "/images/create?fromImage=local/no-such-image&tag=latest", headers: [["Content-Type", "application/x-www-form-urlencoded"]], body },
-      "DCP_BAD_CONTENT_TYPE",
-    );
-    // The daemon does import from that request, with no label: that is why the proxy must refuse it.
-    const direct = await sendRaw(socket(), {
-      target: "/images/create?fromImage=local/no-such-image&tag=latest",
-      headers: [["Content-Type", "application/x-www-form-urlencoded"]],
-      body: body.replace("form-import", "form-import-direct"),
-    });
-    expect(direct.status).toBe(200);
-    expect(await imageLabels(socket(), "form-import-direct:latest")).toEqual({ x: "y" });
-    await dockerApi(socket(), "DELETE", "/images/form-import-direct:latest");
-  });
+  // Go lower-cases and trims the media type with Unicode rules: U+0130 (bytes C4 B0) becomes "i", and a
+  // trailing U+00A0 (C2 A0) or U+0085 (C2 85) is trimmed. The head is latin1 here, one char per byte.
+  it.each([
+    ["application/x-www-form-urlencoded"],
+    ["appl\u00c4\u00b0cation/x-www-form-urlencoded"],
+    ["application/x-www-form-urlencoded\u00c2\u00a0"],
+    ["APPL\u00c4\u00b0CATION/X-WWW-FORM-URLENCODED; charset=utf-8"],
+  ])(
+    "a form body on /images/create is refused even when the query asks for a pull (the body's `fromImage=` would turn it into an import): Content-Type %j",
+    async (contentType) => {
+      const repo = `form-import-${Buffer.from(contentType, "latin1").toString("hex").slice(-8)}`;
+      const body = `fromImage=&fromSrc=-&repo=${repo}&tag=latest&changes=${encodeURIComponent("LABEL x=y")}`;
+      const target = "/images/create?fromImage=local/no-such-image&tag=latest";
+      await expectRefused({ target, headers: [["Content-Type", contentType]], body }, "DCP_BAD_CONTENT_TYPE");
+      // The daemon does import from that request, with no label: that is why the proxy must refuse it.
+      const direct = await sendRaw(socket(), { target, headers: [["Content-Type", contentType]], body: body.replace(repo, `${repo}-direct`) });
+      expect(direct.status).toBe(200);
+      expect(await imageLabels(socket(), `${repo}-direct:latest`)).toEqual({ x: "y" });
+      await dockerApi(socket(), "DELETE", `/images/${repo}-direct:latest`);
+    },
+  );
 
   it("`Content-Type: text/plain` (or none) on a create with a body is refused", async () => {
     await expectRefused(createRequest(`{${image}}`, [["Content-Type", "text/plain"]]), "DCP_BAD_CONTENT_TYPE");

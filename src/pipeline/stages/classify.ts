@@ -79,8 +79,20 @@ function planFor(request: ProxyRequest): RewritePlan {
   }
 }
 
+/**
+ * The media types of the Content-Type headers, lower-cased. Go reads them
+ * with mime.ParseMediaType, which lower-cases and trims with Unicode rules:
+ * "appl\u0130cation/x-www-form-urlencoded" (a dotted capital I) or a type
+ * followed by U+0085 or U+00A0 is a form to the daemon. So a value with any
+ * byte outside printable ASCII is refused rather than interpreted.
+ */
 function mediaTypes(request: ProxyRequest): string[] {
-  return headerValues(request.head.fields, "content-type").map((value) => value.split(";")[0]!.trim().toLowerCase());
+  return headerValues(request.head.fields, "content-type").map((value) => {
+    if (!/^[\t\x20-\x7e]*$/.test(value)) {
+      throw new RewriteError("DCP_BAD_CONTENT_TYPE", "Content-Type with characters outside printable ASCII is not accepted on this call through dockerd-ci-proxy");
+    }
+    return value.split(";")[0]!.trim().toLowerCase();
+  });
 }
 
 function refuseFormBodies(request: ProxyRequest): void {

@@ -82,6 +82,27 @@ describe("classify: calls that create what cannot be labelled", () => {
   });
 });
 
+describe("classify: Content-Type read as Go reads it", () => {
+  // Header text is latin1 here: "\u00c4\u00b0" is the UTF-8 encoding of U+0130 (İ), which Go lower-cases to i.
+  it.each([
+    "appl\u00c4\u00b0cation/x-www-form-urlencoded",
+    "application/x-www-form-urlencoded\u00c2\u00a0",
+    "application/x-www-form-urlencoded\u00c2\u0085",
+    "APPL\u00c4\u00b0CATION/X-WWW-FORM-URLENCODED; charset=utf-8",
+    "multipart/form-data\u00a0; boundary=x",
+  ])("refuses %j on query-rewritten calls and on /images/create: the daemon may read a form", (type) => {
+    for (const target of ["/build?t=x", "/images/create?fromImage=local/x&tag=1", "/commit?container=c"]) {
+      const request = testRequest(`POST ${target} HTTP/1.1\r\nContent-Type: ${type}\r\nContent-Length: 3\r\n\r\n`, "a=b");
+      expect(() => classifyStage.process(request), target).toThrow(expect.objectContaining({ code: "DCP_BAD_CONTENT_TYPE" }));
+    }
+  });
+
+  it("still refuses a JSON call whose type only Go would read as JSON (the daemon would take it; the proxy asks for plain ASCII)", () => {
+    const request = testRequest("POST /containers/create HTTP/1.1\r\nContent-Type: appl\u00c4\u00b0cation/json\r\nContent-Length: 2\r\n\r\n", "{}");
+    expect(() => classifyStage.process(request)).toThrow(expect.objectContaining({ code: "DCP_BAD_CONTENT_TYPE" }));
+  });
+});
+
 describe("the rewrite path", () => {
   it("labels a chunked container create and reframes it with Content-Length", async () => {
     const body = '{"Image":"busybox","Labels":{"a":"b"}}';
