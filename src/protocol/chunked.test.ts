@@ -27,6 +27,7 @@ describe("ChunkedScanner", () => {
     ["a 0x prefix", "0x5\r\nhello\r\n"],
     ["a space in the size", "5 \r\nhello\r\n"],
     ["a size that overflows", "fffffffffffffffff\r\n"],
+    ["17 digits, even with leading zeros (Go counts them)", "00000000000000005\r\nhello\r\n"],
     ["a bare LF after the size", "5\nhello\r\n"],
     ["data longer than its size", "3\r\nhello\r\n"],
     ["an empty size", "\r\n"],

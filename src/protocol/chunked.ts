@@ -83,7 +83,8 @@ function afterSizeLine(line: string): State {
   // size itself must be bare hex with no sign, space or 0x prefix.
   const semicolon = line.indexOf(";");
   const size = semicolon === -1 ? line : line.slice(0, semicolon);
-  if (!/^[0-9A-Fa-f]+$/.test(size) || size.replace(/^0+(?=.)/, "").length > MAX_HEX_DIGITS) {
+  // Go refuses more than 16 digits, leading zeros included (parseHexUint).
+  if (!/^[0-9A-Fa-f]{1,16}$/.test(size) || size.replace(/^0+(?=.)/, "").length > MAX_HEX_DIGITS) {
     throw badChunk(`invalid chunk size ${JSON.stringify(size)}`);
   }
   if (semicolon !== -1 && /[\r\n\0]/.test(line)) throw badChunk("invalid chunk extension");

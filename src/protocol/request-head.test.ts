@@ -51,6 +51,7 @@ describe("parseRequestHead", () => {
     ["absolute-form target", "POST http://d/containers/create HTTP/1.1\r\n\r\n", "DCP_BAD_TARGET"],
     ["HTTP/2 request line", "POST / HTTP/2.0\r\n\r\n", "DCP_BAD_REQUEST"],
     ["extra space in request line", "POST  / HTTP/1.1\r\n\r\n", "DCP_BAD_REQUEST"],
+    ["Transfer-Encoding on HTTP/1.0 (Go ignores it)", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", "DCP_AMBIGUOUS_FRAMING"],
   ])("refuses %s", (_name, text, code) => {
     expect(refusalCode(() => parseRequestHead(head(text)))).toBe(code);
   });

@@ -52,16 +52,21 @@ export function parseRequestHead(raw: Buffer): RequestHead {
     version,
     fields,
     raw,
-    framing: bodyFraming(fields),
+    framing: bodyFraming(fields, version),
     wantsUpgrade: upgrade.some((value) => value.trim().length > 0),
     expectsContinue: headerTokens(fields, "expect").includes("100-continue"),
   };
 }
 
-function bodyFraming(fields: HeaderFields): BodyFraming {
+function bodyFraming(fields: HeaderFields, version: string): BodyFraming {
   const transferCodings = headerTokens(fields, "transfer-encoding");
   const lengths = headerValues(fields, "content-length");
   const hasTransferEncoding = headerValues(fields, "transfer-encoding").length > 0;
+  // Go ignores Transfer-Encoding on HTTP/1.0 requests (net/http transfer.go),
+  // so the daemon would read the chunks as the next request.
+  if (hasTransferEncoding && version === "HTTP/1.0") {
+    throw new RequestRefusedError("DCP_AMBIGUOUS_FRAMING", "malformed HTTP request: Transfer-Encoding in an HTTP/1.0 request");
+  }
   if (hasTransferEncoding && lengths.length > 0) {
     throw new RequestRefusedError("DCP_AMBIGUOUS_FRAMING", "malformed HTTP request: both Transfer-Encoding and Content-Length");
   }

@@ -63,6 +63,14 @@ const ATTACKS: Record<string, Attack> = {
     build: (s) => `POST /containers/json HTTP/1.1\r\n${JSON_HEAD}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${s}`,
     status: 501,
   },
+  "Transfer-Encoding: chunked on HTTP/1.0 (Go ignores it there: the chunks would be the next request)": {
+    build: (s) => `POST /containers/json HTTP/1.0\r\n${JSON_HEAD}Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n${chunk(s)}0\r\n\r\n`,
+    status: 400,
+  },
+  "a chunk size of 17 hex digits, leading zeros (Go refuses more than 16)": {
+    build: (s) => `POST /containers/json HTTP/1.1\r\n${JSON_HEAD}Transfer-Encoding: chunked\r\n\r\n${len(s).toString(16).padStart(17, "0")}\r\n${s}\r\n0\r\n\r\n`,
+    status: 400,
+  },
   "duplicate identical Content-Length": {
     build: (s) => `POST /containers/json HTTP/1.1\r\n${JSON_HEAD}Content-Length: 0\r\nContent-Length: 0\r\n\r\n${s}`,
     status: 400,
