@@ -137,6 +137,15 @@ describe("command line", () => {
   });
 });
 
+describe("--refuse-buildkit", () => {
+  it("is off by default, on with the flag or DCP_REFUSE_BUILDKIT", () => {
+    expect(config([]).refuseBuildKit).toBe(false);
+    expect(config(["--refuse-buildkit"]).refuseBuildKit).toBe(true);
+    expect(config([], { DCP_REFUSE_BUILDKIT: "true" }).refuseBuildKit).toBe(true);
+    expect(config([], { DCP_REFUSE_BUILDKIT: "0" }).refuseBuildKit).toBe(false);
+  });
+});
+
 describe("--log-format", () => {
   it("is auto by default, json or pretty when asked, from DCP_LOG_FORMAT too", () => {
     expect(config([]).logFormat).toBe("auto");

@@ -31,6 +31,8 @@ export interface CliConfig {
   readonly logFormat: LogFormat;
   /** `--metrics-listen`: where to serve Prometheus metrics, if anywhere. */
   readonly metricsListen: MetricsAddress | undefined;
+  /** `--refuse-buildkit`: refuse BuildKit builds, whose frontend can leave the labels out. */
+  readonly refuseBuildKit: boolean;
 }
 
 export type LogFormat = "auto" | "json" | "pretty";
@@ -98,6 +100,12 @@ export function parseCommandLine(
       new Option(
         "--reap-on-exit",
         "on SIGTERM/SIGINT, after the drain, remove every resource that carries this proxy's labels (env: DCP_REAP_ON_EXIT)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--refuse-buildkit",
+        "refuse BuildKit builds (/build?version=2 and buildx's /grpc), whose frontend can leave the labels out; the classic builder still works (env: DCP_REFUSE_BUILDKIT)",
       ),
     );
 
@@ -185,6 +193,7 @@ function proxyOutcome(program: Command, env: NodeJS.ProcessEnv): CliOutcome {
     reapOnExit?: boolean;
     logFormat: string;
     metricsListen?: string;
+    refuseBuildkit?: boolean;
   }>();
   return {
     kind: "run",
@@ -203,6 +212,7 @@ function proxyOutcome(program: Command, env: NodeJS.ProcessEnv): CliOutcome {
       reapOnExit: options.reapOnExit ?? envBoolean(env, "DCP_REAP_ON_EXIT"),
       logFormat: logFormat(options.logFormat),
       metricsListen: metricsAddress(options.metricsListen ?? (env["DCP_METRICS_LISTEN"] || undefined)),
+      refuseBuildKit: options.refuseBuildkit ?? envBoolean(env, "DCP_REFUSE_BUILDKIT"),
     },
   };
 }

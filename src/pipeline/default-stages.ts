@@ -11,6 +11,7 @@ import { classifyStage } from "./stages/classify.js";
 import { createBindVolumesStage, type VolumeCreator } from "./stages/create-bind-volumes.js";
 import { injectCgroupStage } from "./stages/inject-cgroup.js";
 import { injectLabelsStage } from "./stages/inject-labels.js";
+import { refuseBuildKitStage } from "./stages/refuse-buildkit.js";
 import { serializeStage } from "./stages/serialize.js";
 
 export interface InjectionConfig {
@@ -21,11 +22,14 @@ export interface InjectionConfig {
   readonly cgroupParent?: CgroupParentResolution | undefined;
   /** Creates, labelled, the named volumes a container's `Binds` would make (see create-bind-volumes). */
   readonly createVolume: VolumeCreator;
+  /** `--refuse-buildkit`: refuse /build?version=2 and /grpc (see refuse-buildkit). */
+  readonly refuseBuildKit?: boolean;
 }
 
 export function defaultStages(config: InjectionConfig, extraStages: readonly Stage[] = []): Stage[] {
   return [
     classifyStage,
+    ...(config.refuseBuildKit ? [refuseBuildKitStage] : []),
     bufferBodyStage(config.maxBodyBytes),
     injectLabelsStage(config.labels),
     injectCgroupStage(config.cgroupParent),

@@ -59,6 +59,7 @@ describe("classifyRoute", () => {
     expect(classifyRoute("POST", "/containers/x/attach", false).mayHijack).toBe(true);
     expect(classifyRoute("POST", "/v1.41/exec/x/start", false).mayHijack).toBe(true);
     expect(classifyRoute("POST", "/session", true).mayHijack).toBe(true);
+    expect(classifyRoute("POST", "/grpc", true)).toMatchObject({ kind: "grpc", mayHijack: true });
     expect(classifyRoute("POST", "/containers/x/start", false).mayHijack).toBe(false);
     // A create asking to Upgrade is still read and rewritten as a create.
     expect(classifyRoute("POST", "/containers/create", true).mayHijack).toBe(false);

@@ -28,6 +28,7 @@ export type RouteKind =
   | "container-start"
   | "plugin-install"
   | "swarm-join"
+  | "grpc"
   | "attach"
   | "exec-start"
   | "passthrough";
@@ -64,6 +65,7 @@ const TABLE: ReadonlyArray<readonly [RegExp, RouteKind]> = [
   [/^\/plugins\/(pull|create)$/i, "plugin-install"],
   [new RegExp(`^/plugins/${SEGMENTS}/(upgrade|enable)$`, "i"), "plugin-install"],
   [/^\/swarm\/(init|join)$/i, "swarm-join"],
+  [/^\/grpc$/i, "grpc"],
   [new RegExp(`^/containers/${SEGMENTS}/attach$`, "i"), "attach"],
   [new RegExp(`^/exec/${SEGMENTS}/start$`, "i"), "exec-start"],
 ];
@@ -82,8 +84,8 @@ export function classifyRoute(method: string, target: string, wantsUpgrade: bool
       }
     }
   }
-  // Only attach/exec start and plain pass-through calls (/session, /grpc,
+  // Only attach/exec start, /grpc and plain pass-through calls (/session,
   // attach/ws) can become raw streams: a create that asks to Upgrade is still
   // a create, and its body must be read and rewritten like any other.
-  return { kind, path: route, rawQuery, mayHijack: HIJACK_KINDS.has(kind) || (wantsUpgrade && kind === "passthrough") };
+  return { kind, path: route, rawQuery, mayHijack: HIJACK_KINDS.has(kind) || (wantsUpgrade && (kind === "passthrough" || kind === "grpc")) };
 }

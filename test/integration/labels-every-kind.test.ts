@@ -18,7 +18,7 @@ import { dockerApi } from "./support/docker-api.js";
 import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
 import type { ChildDind } from "./support/clients/child-dind.js";
 import { type TestcontainersViaProxy, testcontainersViaProxy } from "./support/clients/testcontainers-via-proxy.js";
-import { dockerClientEnv, findOnPath, isExecutable, runOk } from "./support/clients/commands.js";
+import { dockerClientEnv, findOnPath, isExecutable, runCommand, runOk } from "./support/clients/commands.js";
 import { logMark, waitForRequest } from "./support/clients/proxy-log.js";
 import type { CommandOptions } from "./support/clients/commands.js";
 import {
@@ -187,6 +187,33 @@ describe.skipIf(!isExecutable(CLI_20.path))("BuildKit through the 20.10 CLI (/se
     // It really was BuildKit: a hijacked /session beside the /build call.
     await waitForRequest(proxy, mark, { method: "POST", route: "/build", status: 200 });
     await waitForRequest(proxy, mark, { method: "POST", route: "/session", hijacked: true });
+  });
+});
+
+describe.skipIf(!isExecutable(CLI_20.path))("--refuse-buildkit", () => {
+  let strict: ProxyProcess;
+  beforeAll(async () => {
+    strict = await startProxyProcess({ dockerSocket: dind.socketPath, args: ["--refuse-buildkit"] });
+  });
+  afterAll(async () => {
+    await strict?.stop();
+  });
+
+  it("refuses DOCKER_BUILDKIT=1 builds and buildx's /grpc with the reason; classic builds still work, labelled", async () => {
+    const context = join(work, "refuse-buildkit-ctx");
+    await mkdir(context);
+    await writeFile(join(context, "Dockerfile"), `FROM ${BUSYBOX_IMAGE}\nRUN echo built > /built\n`);
+    const options = (buildkit: string) => cliOptions(strict.dockerHost, { DOCKER_BUILDKIT: buildkit });
+    const refused = await runCommand(CLI_20.path, ["build", "-q", "-t", "refused-buildkit:latest", context], options("1"));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("BuildKit builds are refused by this dockerd-ci-proxy (--refuse-buildkit)");
+    expect((await dockerApi(socket(), "GET", "/images/refused-buildkit:latest/json")).status).toBe(404);
+
+    const grpc = await sendRaw(strict.socketPath, { target: "/grpc", headers: [["Connection", "Upgrade"], ["Upgrade", "h2c"]], body: "" });
+    expect({ status: grpc.status, error: grpc.proxyError }).toEqual({ status: 403, error: "DCP_BUILDKIT_REFUSED" });
+
+    await runOk(CLI_20.path, ["build", "-q", "-t", "classic-under-refusal:latest", context], options("0"));
+    expectInjected(await imageLabels(socket(), "classic-under-refusal:latest"));
   });
 });
 
