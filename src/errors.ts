@@ -32,6 +32,7 @@ export type ProxyErrorCode =
   | "DCP_DAEMON_UNREACHABLE"
   | "DCP_DAEMON_PROTOCOL"
   | "DCP_VOLUME_NOT_CREATED"
+  | "DCP_DAEMON_REFUSED"
   // Startup and configuration.
   | "DCP_LISTEN_SOCKET_IN_USE"
   | "DCP_BAD_OPTION"
@@ -75,9 +76,10 @@ export class DaemonError extends ProxyError {
 
 /**
  * The daemon refused a call that the proxy made on a client's behalf (the
- * volumes created ahead of a container): the client gets the daemon's status
- * and message unchanged, which is what the daemon would have answered the
- * client's own request, 404 included.
+ * volumes created ahead of a container, the service looked up before a
+ * rollback): the client gets the daemon's status and message unchanged,
+ * which is what the daemon would have answered the client's own request,
+ * 404 included.
  */
 export class DaemonRefusalError extends ProxyError {
   override readonly name = "DaemonRefusalError";

@@ -12,11 +12,10 @@ import { daemonClient } from "./daemon-client.js";
 import { headersForLog } from "./logging.js";
 import type { Stage } from "./pipeline/stage.js";
 import { defaultStages, type InjectionConfig } from "./pipeline/default-stages.js";
-import { volumeCreator } from "./pipeline/stages/create-bind-volumes.js";
 import type { Exchange } from "./sinks/response-relay.js";
 import { listenSocket } from "./sources/listen-socket.js";
 
-export interface ProxyConfig extends Omit<InjectionConfig, "cgroupParent" | "createVolume"> {
+export interface ProxyConfig extends Omit<InjectionConfig, "cgroupParent" | "daemon"> {
   readonly dockerSocket: string;
   readonly listenSocket: string;
   /** File mode of the listen socket (default 0o660). */
@@ -55,8 +54,7 @@ export const DEFAULT_MAX_HEADER_BYTES = 256 * 1024;
 export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   const log = config.log;
   const cgroupParent = await resolveCgroupParent(config.cgroupParent ?? { mode: "off" }, { dockerSocket: config.dockerSocket, log });
-  const createVolume = volumeCreator(daemonClient(config.dockerSocket));
-  const stages = defaultStages({ ...config, cgroupParent, createVolume }, config.extraStages ?? []);
+  const stages = defaultStages({ ...config, cgroupParent, daemon: daemonClient(config.dockerSocket) }, config.extraStages ?? []);
   const listening = await listenSocket({ path: config.listenSocket, mode: config.listenMode, gid: config.listenGid });
   const handles = new Set<ConnectionHandle>();
   const exchanges$ = new Subject<Exchange>();

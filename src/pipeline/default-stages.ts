@@ -3,12 +3,15 @@
  * injections and before serialization, so they see (and may change) the
  * rewritten request and cannot be skipped by it. create-bind-volumes comes
  * last: it reads the body exactly as serialize printed it for the daemon.
+ * check-rollback comes before the body is read: a rollback ignores it.
  */
 import type { CgroupParentResolution } from "../cgroup/cgroup-parent.js";
 import type { Stage } from "./stage.js";
 import { bufferBodyStage } from "./stages/buffer-body.js";
+import type { DaemonClient } from "../daemon-client.js";
+import { checkRollbackStage } from "./stages/check-rollback.js";
 import { classifyStage } from "./stages/classify.js";
-import { createBindVolumesStage, type VolumeCreator } from "./stages/create-bind-volumes.js";
+import { createBindVolumesStage, volumeCreator } from "./stages/create-bind-volumes.js";
 import { injectCgroupStage } from "./stages/inject-cgroup.js";
 import { injectLabelsStage } from "./stages/inject-labels.js";
 import { refuseBuildKitStage } from "./stages/refuse-buildkit.js";
@@ -20,8 +23,12 @@ export interface InjectionConfig {
   readonly maxBodyBytes: number;
   /** The parent every created container gets (resolved at startup); undefined: feature off. */
   readonly cgroupParent?: CgroupParentResolution | undefined;
-  /** Creates, labelled, the named volumes a container's `Binds` would make (see create-bind-volumes). */
-  readonly createVolume: VolumeCreator;
+  /**
+   * The proxy's own calls to the daemon: creating the named volumes a
+   * container's `Binds` would make (create-bind-volumes), looking at a
+   * service before a rollback (check-rollback).
+   */
+  readonly daemon: DaemonClient;
   /** `--refuse-buildkit`: refuse /build?version=2 and /grpc (see refuse-buildkit). */
   readonly refuseBuildKit?: boolean;
 }
@@ -30,11 +37,12 @@ export function defaultStages(config: InjectionConfig, extraStages: readonly Sta
   return [
     classifyStage,
     ...(config.refuseBuildKit ? [refuseBuildKitStage] : []),
+    checkRollbackStage(config.labels, config.daemon),
     bufferBodyStage(config.maxBodyBytes),
     injectLabelsStage(config.labels),
     injectCgroupStage(config.cgroupParent),
     ...extraStages,
     serializeStage,
-    createBindVolumesStage(config.createVolume),
+    createBindVolumesStage(volumeCreator(config.daemon)),
   ];
 }

@@ -236,7 +236,8 @@ function expectMountsLabelled(before: GoStruct | undefined, after: GoStruct | un
     expect(mountAfter?.get("Source")).toEqual(mountBefore.get("Source"));
     const optionsBefore = structOrUndefined(mountBefore.get("VolumeOptions"));
     const optionsAfter = structOrUndefined(mountAfter?.get("VolumeOptions"));
-    if (mountBefore.get("Type") === "volume") {
+    const type = mountBefore.get("Type");
+    if (typeof type === "string" && type.toLowerCase() === "volume") {
       expect(labelsObject(optionsAfter?.get("Labels"))).toEqual(merged(labelsObject(optionsBefore?.get("Labels")), injected));
       expect(optionsAfter?.get("NoCopy")).toEqual(optionsBefore?.get("NoCopy"));
     } else {
@@ -403,12 +404,19 @@ const injectedArbitrary: fc.Arbitrary<Injected> = fc.record(
 
 type Outcome = "rewritten" | "refused" | "go-rejects";
 
-function rewriteOrRefusal(rewrite: () => Buffer): Buffer | "refused" {
+/** The rewrite, or "refused": a 400, or a 403 for a plugin task when `pluginTask` says there is one. */
+function rewriteOrRefusal(rewrite: () => Buffer, pluginTask = false): Buffer | "refused" {
   try {
     return rewrite();
   } catch (error) {
     expect(error).toBeInstanceOf(RewriteError);
-    expect((error as RewriteError).status).toBe(400);
+    const refusal = error as RewriteError;
+    if (refusal.code === "DCP_CANNOT_LABEL") {
+      expect(pluginTask).toBe(true);
+      expect(refusal.status).toBe(403);
+    } else {
+      expect(refusal.status).toBe(400);
+    }
     return "refused";
   }
 }
@@ -456,8 +464,11 @@ function checkContainerCreate(input: string, injected: Injected): Outcome {
 }
 
 function checkServiceSpec(input: string, injected: Injected): Outcome {
-  const result = rewriteOrRefusal(() => rewriteServiceSpec(Buffer.from(input, "utf8"), injected));
+  const pluginTask = namesPluginTask(input);
+  const result = rewriteOrRefusal(() => rewriteServiceSpec(Buffer.from(input, "utf8"), injected), pluginTask);
   if (result === "refused") return "refused";
+  // A plugin task makes swarm install a plugin, which cannot carry labels: it must be refused.
+  expect(pluginTask).toBe(false);
   const output = result.toString("utf8");
   expect(() => JSON.parse(output)).not.toThrow();
   expect(rewriteServiceSpec(result, injected).toString("utf8")).toBe(output);
@@ -493,6 +504,22 @@ function checkServiceSpec(input: string, injected: Injected): Outcome {
     expectMountsLabelled(specBefore, specAfter, injected);
   }
   return "rewritten";
+}
+
+/** A TaskTemplate member (as Go binds keys) with a non-null PluginSpec, or Runtime "plugin" in any case. */
+function namesPluginTask(input: string): boolean {
+  const root = referenceParse(input);
+  if (root.t !== "object") return false;
+  return root.members.some(
+    ([key, value]) =>
+      goFold(key) === goFold("TaskTemplate") &&
+      value.t === "object" &&
+      value.members.some(
+        ([inner, innerValue]) =>
+          (goFold(inner) === goFold("PluginSpec") && innerValue.t !== "null") ||
+          (goFold(inner) === goFold("Runtime") && innerValue.t === "string" && innerValue.value.toLowerCase() === "plugin"),
+      ),
+  );
 }
 
 function hasPluginOrAttachmentMember(input: string): boolean {
@@ -616,7 +643,8 @@ describe("rewriteContainerCreate", () => {
           { Type: "volume", Source: "data", Target: "/d", VolumeOptions: { NoCopy: true, Labels: { a: "1", "ci.job": "42" } } },
           { type: "volume", Target: "/anon", VolumeOptions: { Labels: { "ci.job": "42" } } },
           { Type: "bind", Source: "/h", Target: "/h" },
-          { Type: "Volume", Target: "/v" },
+          // Swarm upper-cases a service mount's Type; a container create rejects "Volume" whatever it carries.
+          { Type: "Volume", Target: "/v", VolumeOptions: { Labels: { "ci.job": "42" } } },
           null,
         ],
       },
@@ -738,20 +766,25 @@ describe("rewriteServiceSpec", () => {
     ).toEqual({ Labels: { "ci.job": "42" }, Mounts: [{ Type: "volume", Source: "v", VolumeOptions: { Labels: { "ci.job": "42" } } }] });
   });
 
-  it("adds no ContainerSpec to a plugin or network-attachment task", () => {
-    expect(service('{"TaskTemplate":{"PluginSpec":{"Name":"p"},"Runtime":"plugin"}}')).toBe(
-      '{"Labels":{"ci.job":"42"},"TaskTemplate":{"PluginSpec":{"Name":"p"},"Runtime":"plugin"}}',
-    );
+  it("refuses a plugin task (swarm would install the plugin, which carries no labels)", () => {
+    for (const body of [
+      '{"TaskTemplate":{"PluginSpec":{"Name":"p"},"Runtime":"plugin"}}',
+      '{"TaskTemplate":{"Runtime":"Plugin"}}',
+      '{"TaskTemplate":{"PluginSpec":{},"ContainerSpec":{"Image":"a"}}}',
+      '{"tasktemplate":{"pluginſpec":{"Name":"p"}}}',
+    ]) {
+      expect(refusal(() => service(body)), body).toMatchObject({ code: "DCP_CANNOT_LABEL", status: 403 });
+    }
+    expect(JSON.parse(service('{"TaskTemplate":{"PluginSpec":null,"ContainerSpec":{"Image":"a"}}}')).TaskTemplate.ContainerSpec).toEqual({
+      Image: "a",
+      Labels: { "ci.job": "42" },
+    });
+  });
+
+  it("adds no ContainerSpec to a network-attachment task", () => {
     expect(service('{"TaskTemplate":{"NetworkAttachmentSpec":null}}')).toBe(
       '{"Labels":{"ci.job":"42"},"TaskTemplate":{"NetworkAttachmentSpec":null}}',
     );
-  });
-
-  it("still labels a ContainerSpec sent next to a PluginSpec (the daemon picks the runtime from Runtime)", () => {
-    expect(JSON.parse(service('{"TaskTemplate":{"PluginSpec":{},"ContainerSpec":{"Image":"a"}}}')).TaskTemplate).toEqual({
-      PluginSpec: {},
-      ContainerSpec: { Image: "a", Labels: { "ci.job": "42" } },
-    });
   });
 
   it("refuses TaskTemplate or ContainerSpec given twice", () => {

@@ -84,8 +84,9 @@ export function rewriteServiceSpec(body: Buffer, injected: Injected): Buffer {
 const CONTAINER_SPEC_PATH = "TaskTemplate.ContainerSpec";
 
 function withContainerSpecLabels(taskTemplate: JsonObject, labels: ReadonlyMap<string, string>): JsonObject {
-  // A plugin or network-attachment task runs no container, and a ContainerSpec
-  // added next to its spec could make the daemon reject the service. But a
+  refusePluginTasks(taskTemplate);
+  // A network-attachment task runs no container, and a ContainerSpec added
+  // next to its spec could make the daemon reject the service. But a
   // ContainerSpec the client did send is always labelled: the daemon picks the
   // runtime from TaskTemplate.Runtime, not from which specs are present.
   const clientSpec = nestedStruct(taskTemplate, "ContainerSpec", CONTAINER_SPEC_PATH);
@@ -100,10 +101,25 @@ function withContainerSpecLabels(taskTemplate: JsonObject, labels: ReadonlyMap<s
 }
 
 function runsNonContainerTasks(taskTemplate: JsonObject): boolean {
-  return (
-    membersForField(taskTemplate, "PluginSpec").length > 0 ||
-    membersForField(taskTemplate, "NetworkAttachmentSpec").length > 0
-  );
+  return membersForField(taskTemplate, "NetworkAttachmentSpec").length > 0;
+}
+
+/**
+ * A plugin service (Runtime "plugin", experimental daemons) makes swarm
+ * install its plugin on every node: a plugin carries no labels, and
+ * installing one is refused everywhere else. So is any task template that
+ * names a plugin runtime or carries a PluginSpec.
+ */
+function refusePluginTasks(taskTemplate: JsonObject): void {
+  const names = membersForField(taskTemplate, "Runtime").some(([, value]) => value.kind === "string" && value.value.toLowerCase() === "plugin");
+  const specs = membersForField(taskTemplate, "PluginSpec").some(([, value]) => value.kind !== "null");
+  if (names || specs) {
+    throw new RewriteError(
+      "DCP_CANNOT_LABEL",
+      "a plugin service is not accepted through dockerd-ci-proxy: swarm would install its plugin, which carries no labels; manage plugins on the daemon directly",
+      403,
+    );
+  }
 }
 
 /**

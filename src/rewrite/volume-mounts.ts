@@ -2,9 +2,13 @@
  * Labels for the named volumes that a `Mounts` list creates on the fly.
  *
  * A mount of Type "volume" makes the daemon create its volume (when missing)
- * with `VolumeOptions.Labels`. The daemon compares Type exactly
- * (volume/mounts parser: `case mount.TypeVolume`), and rejects VolumeOptions
- * on any other type, so only exact "volume" mounts get labels.
+ * with `VolumeOptions.Labels`. A container create compares Type exactly
+ * (volume/mounts parser: `case mount.TypeVolume`), but a service spec is
+ * upper-cased first (daemon/cluster/convert: `Mount_MountType_value[
+ * strings.ToUpper(...)]`), so "Volume" and "VOLUME" are volume mounts there.
+ * Every ASCII case of "volume" gets labels: on a container the daemon
+ * rejects the mount whatever it carries. (No other letter upper-cases into
+ * V, O, L, U, M or E.)
  *
  * Repeated `Mounts` keys are refused: Go decodes a repeated slice into the
  * elements already there, merging old and new mounts field by field.
@@ -42,7 +46,7 @@ function withVolumeLabels(mount: JsonValue, injected: ReadonlyMap<string, string
   if (type.kind !== "string") {
     throw new RewriteError("DCP_INVALID_JSON", `${typePath} must be a string, not ${describeKind(type)}`);
   }
-  if (type.value !== "volume") return mount;
+  if (type.value.toLowerCase() !== "volume") return mount;
   const optionsPath = fieldPath(path, "VolumeOptions");
   return withUpdatedNestedStruct(mount, "VolumeOptions", optionsPath, (options) =>
     withInjectedLabels(options, "Labels", injected, optionsPath),

@@ -11,6 +11,7 @@ import { connect, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { Observable } from "rxjs";
 import { DaemonError } from "../errors.js";
+import { headerTokens } from "../protocol/http-head.js";
 import type { ProxyRequest } from "../pipeline/proxy-request.js";
 import { errorResponse } from "./error-response.js";
 import type { ResponseRelay } from "./response-relay.js";
@@ -54,14 +55,13 @@ export class DaemonSink {
         subscriber.complete();
       };
       if (request.refusal) {
-        // Keep the connection only when the request was read to its end.
+        // Keep the connection only when the request was read to its end and
+        // the client did not ask to close it (as the daemon would).
         const fullyRead = !request.unframeable && (request.body === null || request.bufferedBody !== undefined);
-        this.relay.respondLocally(request, errorResponse(request.refusal, { close: !fullyRead }), {
-          close: !fullyRead,
-          error: request.refusal,
-        });
+        const close = !fullyRead || clientAsksToClose(request);
+        this.relay.respondLocally(request, errorResponse(request.refusal, { close }), { close, error: request.refusal });
         request.body?.destroy();
-        if (!fullyRead) this.onClosingRefusal();
+        if (close) this.onClosingRefusal();
         done();
         return;
       }
@@ -140,4 +140,11 @@ export class DaemonSink {
     });
     return upstream;
   }
+}
+
+/** `Connection: close`, or HTTP/1.0 without `Connection: keep-alive`. */
+function clientAsksToClose(request: ProxyRequest): boolean {
+  const tokens = headerTokens(request.head.fields, "connection");
+  if (tokens.includes("close")) return true;
+  return request.head.version === "HTTP/1.0" && !tokens.includes("keep-alive");
 }

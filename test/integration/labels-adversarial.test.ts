@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUSYBOX_IMAGE, type Dind, dockerApi, startDind } from "./support/dind.js";
 import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
 import { initSwarm } from "./support/swarm.js";
+import { waitFor } from "./support/wait-for.js";
 import {
   containerLabels,
   created,
@@ -805,6 +806,69 @@ describe(`property tests through the proxy (fast-check seed ${SEED})`, () => {
       },
       PROPERTY_TEST_TIMEOUT_MS,
     );
+
+    it("a rollback is refused when the spec it restores lacks the labels (a service made directly), and allowed when it carries them", async () => {
+      const spec = (name: string, command: string) => ({
+        Name: name,
+        Mode: { Replicated: { Replicas: 0 } },
+        TaskTemplate: { ContainerSpec: { Image: BUSYBOX_IMAGE, Command: ["sleep", command] } },
+      });
+      const json: Array<[string, string]> = [["Content-Type", "application/json"]];
+      const inspect = (id: string) => getJson<ServiceInspect>(socket(), `/services/${id}`);
+      const updateThroughProxy = async (id: string, body: object, query = "") => {
+        const version = (await inspect(id)).Version.Index;
+        return sendRaw(proxy.socketPath, { target: `/services/${id}/update?version=${version}${query}`, headers: json, body: JSON.stringify(body) });
+      };
+
+      const direct = await dockerApi(socket(), "POST", "/services/create", spec("adv-rollback-direct", "60"));
+      const directId = (JSON.parse(direct.body) as { ID: string }).ID;
+      expect((await updateThroughProxy(directId, spec("adv-rollback-direct", "61"))).status).toBe(200);
+      const refused = await updateThroughProxy(directId, spec("adv-rollback-direct", "61"), "&rollback=previous");
+      expect({ status: refused.status, error: refused.proxyError }).toEqual({ status: 403, error: "DCP_CANNOT_LABEL" });
+      const kept = (await inspect(directId)).Spec;
+      expect(kept.Labels).toMatchObject(INJECTED);
+      expect(kept.TaskTemplate?.ContainerSpec?.Labels).toMatchObject(INJECTED);
+      // Directly, the same rollback does restore the unlabelled spec: that is why it is refused.
+      const directRollback = await dockerApi(socket(), "POST", `/services/${directId}/update?version=${(await inspect(directId)).Version.Index}&rollback=previous`, spec("adv-rollback-direct", "61"));
+      expect(directRollback.status, directRollback.body).toBe(200);
+      expect((await inspect(directId)).Spec.Labels ?? {}).not.toHaveProperty(DEFAULT_LABEL_NAME);
+
+      const proxied = await sendRaw(proxy.socketPath, { target: "/services/create", headers: json, body: JSON.stringify(spec("adv-rollback-proxied", "60")) });
+      const proxiedId = (JSON.parse(proxied.text) as { ID: string }).ID;
+      expect((await updateThroughProxy(proxiedId, spec("adv-rollback-proxied", "61"))).status).toBe(200);
+      const allowed = await updateThroughProxy(proxiedId, spec("adv-rollback-proxied", "61"), "&rollback=previous");
+      expect(allowed.status, allowed.text).toBe(200);
+      const restored = (await inspect(proxiedId)).Spec;
+      expect(restored.Labels).toMatchObject(INJECTED);
+      expect(restored.TaskTemplate?.ContainerSpec?.Labels).toMatchObject(INJECTED);
+      for (const id of [directId, proxiedId]) await dockerApi(socket(), "DELETE", `/services/${id}`);
+    });
+
+    it("a task's volume mount typed \"VOLUME\" (swarm upper-cases Type) makes a labelled volume; a plugin task is refused", async () => {
+      const json: Array<[string, string]> = [["Content-Type", "application/json"]];
+      const body = {
+        Name: "adv-upper-mount",
+        Mode: { Replicated: { Replicas: 1 } },
+        TaskTemplate: { ContainerSpec: { Image: BUSYBOX_IMAGE, Command: ["sleep", "300"], Mounts: [{ Type: "VOLUME", Source: "adv-upper-vol", Target: "/d" }] } },
+      };
+      const created = await sendRaw(proxy.socketPath, { target: "/services/create", headers: json, body: JSON.stringify(body) });
+      expect(created.status, created.text).toBe(201);
+      const id = (JSON.parse(created.text) as { ID: string }).ID;
+      try {
+        await waitFor("the task's volume", async () => ((await dockerApi(socket(), "GET", "/volumes/adv-upper-vol")).status === 200 ? true : undefined), 60_000);
+        expect(await volumeLabels(socket(), "adv-upper-vol")).toMatchObject(INJECTED);
+      } finally {
+        await dockerApi(socket(), "DELETE", `/services/${id}`);
+        await waitFor("the volume to be free", async () => ((await dockerApi(socket(), "DELETE", "/volumes/adv-upper-vol")).status !== 409 ? true : undefined), 60_000);
+      }
+
+      const plugin = await sendRaw(proxy.socketPath, {
+        target: "/services/create",
+        headers: json,
+        body: JSON.stringify({ Name: "adv-plugin-task", TaskTemplate: { Runtime: "plugin", PluginSpec: { Name: "adv/plugin", Remote: "adv/plugin" } } }),
+      });
+      expect({ status: plugin.status, error: plugin.proxyError }).toEqual({ status: 403, error: "DCP_CANNOT_LABEL" });
+    });
 
     /** Sends a service create; returns the services that appeared, after checking the refusal half of the invariant. */
     async function sendAndServices(request: RawRequest, before: Set<string>): Promise<Set<string>> {

@@ -116,6 +116,24 @@ describe("HTTP through the proxy", () => {
     await connection.waitForEnd();
   });
 
+  it("closes the connection after its own refusal when the client asked to (Connection: close, or HTTP/1.0), as the daemon does", async () => {
+    const refused = "POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n";
+    for (const request of [`${refused}Connection: close\r\n\r\n{}`, `${refused.replace("HTTP/1.1", "HTTP/1.0")}\r\n{}`]) {
+      const connection = await RawConnection.open(proxy.socketPath);
+      connection.write(request);
+      const answer = await connection.readResponse();
+      expect(answer.status).toBe(400);
+      expect(answer.headers["connection"]).toBe("close");
+      await connection.waitForEnd();
+    }
+    // Without either, a refused request read to its end keeps the connection.
+    const connection = await RawConnection.open(proxy.socketPath);
+    connection.write(`${refused}\r\n{}GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n`);
+    expect((await connection.readResponse()).status).toBe(400);
+    expect((await connection.readResponse()).body.toString()).toBe("OK");
+    connection.close();
+  });
+
   it("streams a 1 GiB upload, chunked and with Content-Length, with bounded memory", async () => {
     const size = 1024 * 1024 * 1024;
     for (const framing of ["chunked", "length"] as const) {

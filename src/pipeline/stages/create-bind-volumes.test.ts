@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { DaemonClient } from "../../daemon-client.js";
-import { ProxyError } from "../../errors.js";
+import type { CgroupParentResolution } from "../../cgroup/cgroup-parent.js";
 import type { BindVolume } from "../../rewrite/bind-volumes.js";
 import { pipelineOf } from "../stage.js";
 import { defaultStages } from "../default-stages.js";
@@ -16,17 +16,27 @@ interface Created {
   labels: ReadonlyMap<string, string>;
 }
 
-/** The default stages with a recording volume creator; returns the request as it leaves them. */
-async function throughStages(headText: string, body: string, failWith?: ProxyError): Promise<{ request: ProxyRequest; created: Created[] }> {
-  const created: Created[] = [];
-  const stages = defaultStages({
-    labels: LABELS,
-    maxBodyBytes: 1024 * 1024,
-    createVolume: async (volume, labels) => {
-      created.push({ volume, labels });
-      if (failWith) throw failWith;
+/** A daemon that records each POST /volumes/create and answers it with `answer`. */
+function recordingVolumeDaemon(created: Created[], answer: { status: number; body: string } = { status: 201, body: "{}" }): DaemonClient {
+  return {
+    async call(method, path, json) {
+      if (method !== "POST" || path !== "/volumes/create") throw new Error(`unexpected ${method} ${path}`);
+      const request = json as { Name: string; Driver?: string; Labels: Record<string, string> };
+      created.push({ volume: { name: request.Name, driver: request.Driver ?? "" }, labels: new Map(Object.entries(request.Labels)) });
+      return answer;
     },
-  });
+  };
+}
+
+/** The default stages with a recording daemon; returns the request as it leaves them. */
+async function throughStages(
+  headText: string,
+  body: string,
+  answer?: { status: number; body: string },
+  cgroupParent?: CgroupParentResolution,
+): Promise<{ request: ProxyRequest; created: Created[] }> {
+  const created: Created[] = [];
+  const stages = defaultStages({ labels: LABELS, maxBodyBytes: 1024 * 1024, cgroupParent, daemon: recordingVolumeDaemon(created, answer) });
   const request = await firstValueFrom(of(testRequest(headText, body)).pipe(pipelineOf(stages)));
   return { request, created };
 }
@@ -66,24 +76,16 @@ describe("create-bind-volumes", () => {
     const withoutParent = await throughStages(CREATE(body.length), body);
     expect(withoutParent.created.map((c) => c.volume.name)).toEqual(["top"]);
 
-    const created: string[] = [];
-    const stages = defaultStages({
-      labels: LABELS,
-      maxBodyBytes: 1024 * 1024,
-      cgroupParent: { available: true, parent: "/ci", origin: "explicit" },
-      createVolume: async (volume) => void created.push(volume.name),
-    });
-    const request = await firstValueFrom(of(testRequest(CREATE(body.length), body)).pipe(pipelineOf(stages)));
-    expect(request.refusal).toBeUndefined();
-    expect(JSON.parse(request.rewrite.body!.toString()).HostConfig).toEqual({ CgroupParent: "/ci" });
-    expect(created).toEqual([]);
+    const withParent = await throughStages(CREATE(body.length), body, undefined, { available: true, parent: "/ci", origin: "explicit" });
+    expect(withParent.request.refusal).toBeUndefined();
+    expect(JSON.parse(withParent.request.rewrite.body!.toString()).HostConfig).toEqual({ CgroupParent: "/ci" });
+    expect(withParent.created).toEqual([]);
   });
 
-  it("refuses the create with the creator's error, and creates nothing after it", async () => {
+  it("refuses the create with the daemon's refusal of a volume, and creates nothing after it", async () => {
     const body = '{"HostConfig":{"Binds":["a:/a","b:/b"]}}';
-    const failure = new ProxyError("DCP_VOLUME_NOT_CREATED", 404, "create a: plugin not found");
-    const { request, created } = await throughStages(CREATE(body.length), body, failure);
-    expect(request.refusal).toBe(failure);
+    const { request, created } = await throughStages(CREATE(body.length), body, { status: 404, body: '{"message":"create a: plugin not found"}' });
+    expect(request.refusal).toMatchObject({ code: "DCP_VOLUME_NOT_CREATED", status: 404, message: "create a: plugin not found" });
     expect(created.map((c) => c.volume.name)).toEqual(["a"]);
   });
 
