@@ -117,8 +117,9 @@ describe("HTTP through the proxy", () => {
   });
 
   it("closes the connection after its own refusal when the client asked to (Connection: close, or HTTP/1.0), as the daemon does", async () => {
-    const refused = "POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n";
-    for (const request of [`${refused}Connection: close\r\n\r\n{}`, `${refused.replace("HTTP/1.1", "HTTP/1.0")}\r\n{}`]) {
+    // Invalid JSON: refused once its body has been read, so only the client's wish can close the connection.
+    const refused = "POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: 2\r\n";
+    for (const request of [`${refused}Connection: close\r\n\r\n{]`, `${refused.replace("HTTP/1.1", "HTTP/1.0")}\r\n{]`]) {
       const connection = await RawConnection.open(proxy.socketPath);
       connection.write(request);
       const answer = await connection.readResponse();
@@ -128,7 +129,7 @@ describe("HTTP through the proxy", () => {
     }
     // Without either, a refused request read to its end keeps the connection.
     const connection = await RawConnection.open(proxy.socketPath);
-    connection.write(`${refused}\r\n{}GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n`);
+    connection.write(`${refused}\r\n{]GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n`);
     expect((await connection.readResponse()).status).toBe(400);
     expect((await connection.readResponse()).body.toString()).toBe("OK");
     connection.close();
