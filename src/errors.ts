@@ -33,6 +33,7 @@ export type ProxyErrorCode =
   | "DCP_DAEMON_PROTOCOL"
   | "DCP_VOLUME_NOT_CREATED"
   | "DCP_DAEMON_REFUSED"
+  | "DCP_VOLUME_HELD"
   // Startup and configuration.
   | "DCP_LISTEN_SOCKET_IN_USE"
   | "DCP_BAD_OPTION"

@@ -7,11 +7,13 @@
  */
 import type { CgroupParentResolution } from "../cgroup/cgroup-parent.js";
 import type { Stage } from "./stage.js";
+import { VolumeHolds } from "./volume-holds.js";
 import { bufferBodyStage } from "./stages/buffer-body.js";
 import type { DaemonClient } from "../daemon-client.js";
 import { checkRollbackStage } from "./stages/check-rollback.js";
 import { classifyStage } from "./stages/classify.js";
 import { createBindVolumesStage, volumeCreator } from "./stages/create-bind-volumes.js";
+import { guardHeldVolumesStage } from "./stages/guard-held-volumes.js";
 import { injectCgroupStage } from "./stages/inject-cgroup.js";
 import { injectLabelsStage } from "./stages/inject-labels.js";
 import { refuseBuildKitStage } from "./stages/refuse-buildkit.js";
@@ -34,8 +36,10 @@ export interface InjectionConfig {
 }
 
 export function defaultStages(config: InjectionConfig, extraStages: readonly Stage[] = []): Stage[] {
+  const holds = new VolumeHolds();
   return [
     classifyStage,
+    guardHeldVolumesStage(holds),
     ...(config.refuseBuildKit ? [refuseBuildKitStage] : []),
     checkRollbackStage(config.labels, config.daemon),
     bufferBodyStage(config.maxBodyBytes),
@@ -43,6 +47,6 @@ export function defaultStages(config: InjectionConfig, extraStages: readonly Sta
     injectCgroupStage(config.cgroupParent),
     ...extraStages,
     serializeStage,
-    createBindVolumesStage(volumeCreator(config.daemon)),
+    createBindVolumesStage(volumeCreator(config.daemon), holds),
   ];
 }

@@ -62,4 +62,6 @@ export interface ProxyRequest {
   refusal?: ProxyError;
   /** The bytes to send upstream in place of the head, set by the serialize stage. */
   outgoingHead?: Buffer;
+  /** Called once the exchange for this request is finished (answered, refused or failed). */
+  onExchangeDone?: () => void;
 }

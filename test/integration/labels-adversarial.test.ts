@@ -1108,6 +1108,28 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     await dockerApi(socket(), "DELETE", "/volumes/legacy-bind");
   });
 
+  it("a volume made ahead of a create cannot be deleted through the proxy before the create is answered (it would come back unlabelled)", async () => {
+    // Many binds make the time between the first volume and the create long (each is a call to the daemon).
+    const names = ["adv-race", ...Array.from({ length: 120 }, (_, i) => `adv-race-${i}`)];
+    const body = JSON.stringify({ Image: BUSYBOX_IMAGE, Cmd: ["true"], HostConfig: { Binds: names.map((name, i) => `${name}:/r${i}`) } });
+    let answered = false;
+    const creating = sendRaw(proxy.socketPath, createRequest(body), 120_000).finally(() => {
+      answered = true;
+    });
+    const deletes: number[] = [];
+    while (!answered) deletes.push((await sendRaw(proxy.socketPath, { method: "DELETE", target: "/volumes/adv-race", headers: [] })).status);
+    const created = await creating;
+    try {
+      expect(created.status, created.text).toBe(201);
+      expect(deletes, "a delete got through while the create was under way").not.toContain(204);
+      expect(deletes, "no delete arrived while the volume was held").toContain(409);
+      expect(await volumeLabels(socket(), "adv-race")).toMatchObject(INJECTED);
+    } finally {
+      if (created.status === 201) await dockerApi(socket(), "DELETE", `/containers/${(JSON.parse(created.text) as { Id: string }).Id}`);
+      for (const name of names) await dockerApi(socket(), "DELETE", `/volumes/${name}`);
+    }
+  });
+
   it("a named volume the daemon will not create: the create gets the daemon's own status and message, and nothing is made", async () => {
     // A relative path where a name belongs (the 20.10 CLI sends `-v ./dir:/d` as written). A missing
     // volume driver would do too, but the daemon looks for its plugin for 15 s.

@@ -7,7 +7,9 @@ import { defaultStages } from "../default-stages.js";
 import type { ProxyRequest } from "../proxy-request.js";
 import { testRequest } from "../test-requests.js";
 import { firstValueFrom, of } from "rxjs";
+import { VolumeHolds } from "../volume-holds.js";
 import { createBindVolumesStage, volumeCreator } from "./create-bind-volumes.js";
+import { guardHeldVolumesStage } from "./guard-held-volumes.js";
 
 const LABELS = new Map([["Created-Via", "dockerd-ci-proxy"]]);
 
@@ -99,9 +101,58 @@ describe("create-bind-volumes", () => {
   it("is a no-op on a request that carries no labels to inject", () => {
     const stage = createBindVolumesStage(async () => {
       throw new Error("must not be called");
-    });
+    }, new VolumeHolds());
     const request = testRequest(CREATE(2), "{}");
     expect(stage.process(request)).toBe(request);
+  });
+
+  it("holds the names while it creates them, until the exchange is done", async () => {
+    const holds = new VolumeHolds();
+    const heldDuringCreate: boolean[] = [];
+    const stage = createBindVolumesStage(async (volume) => void heldDuringCreate.push(holds.isHeld(volume.name)), holds);
+    const body = '{"HostConfig":{"Binds":["a:/a","b:/b"]}}';
+    const request = testRequest(CREATE(body.length), body);
+    request.plan = { kind: "json-body", target: "container" };
+    request.injection.labels = LABELS;
+    request.bufferedBody = Buffer.from(body);
+    await stage.process(request);
+    expect(heldDuringCreate).toEqual([true, true]);
+    expect(holds.isHeld("a") && holds.isHeld("b")).toBe(true);
+    request.onExchangeDone?.();
+    expect(holds.anyHeld).toBe(false);
+  });
+});
+
+describe("VolumeHolds and guard-held-volumes", () => {
+  const deleteOf = (target: string) => testRequest(`DELETE ${target} HTTP/1.1\r\nHost: d\r\n\r\n`);
+
+  it("refuses deletes of held names (any API version, percent-encoded) and prunes with 409, until released", () => {
+    const holds = new VolumeHolds();
+    const guard = guardHeldVolumesStage(holds);
+    const release = holds.hold(["cache", "cache"]);
+    const second = holds.hold(["cache"]);
+    for (const target of ["/volumes/cache", "/v1.41/volumes/cache?force=1", "/volumes/c%61che"]) {
+      expect(() => guard.process(deleteOf(target)), target).toThrow(expect.objectContaining({ code: "DCP_VOLUME_HELD", status: 409 }));
+    }
+    expect(() => guard.process(testRequest("POST /volumes/prune HTTP/1.1\r\nContent-Length: 0\r\n\r\n"))).toThrow(
+      expect.objectContaining({ code: "DCP_VOLUME_HELD" }),
+    );
+    const other = deleteOf("/volumes/other");
+    expect(guard.process(other)).toBe(other);
+    release();
+    release(); // a second call changes nothing
+    expect(holds.isHeld("cache")).toBe(true); // still held by the second create
+    second();
+    const free = deleteOf("/volumes/cache");
+    expect(guard.process(free)).toBe(free);
+  });
+
+  it("lets a hold go by itself after its limit (a client gone before the answer)", async () => {
+    const holds = new VolumeHolds();
+    holds.hold(["late"], 20);
+    expect(holds.isHeld("late")).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(holds.isHeld("late")).toBe(false);
   });
 });
 

@@ -12,9 +12,13 @@
  * the daemon refuses a volume, the create is refused with the daemon's own
  * status and message, which is what the daemon would have answered the create.
  *
+ * Until the daemon has answered the create, nothing uses those volumes, so
+ * a delete or prune could remove one and the daemon would make it again,
+ * unlabelled: the names are held meanwhile, and guard-held-volumes refuses
+ * deletes and prunes of them that come through this proxy.
+ *
  * Not covered, and documented: anonymous volumes (no name to create ahead),
- * and a volume removed by someone else in the moment between this stage and
- * the create (the daemon then makes it again, unlabelled).
+ * and deletes that do not come through this proxy during that time.
  */
 import { type DaemonAnswer, type DaemonClient, daemonMessage } from "../../daemon-client.js";
 import { DaemonError, DaemonRefusalError, RewriteError } from "../../errors.js";
@@ -22,11 +26,12 @@ import { type BindVolume, namedBindVolumes } from "../../rewrite/bind-volumes.js
 import { parseJson } from "../../rewrite/json-document.js";
 import type { ProxyRequest } from "../proxy-request.js";
 import type { Stage } from "../stage.js";
+import type { VolumeHolds } from "../volume-holds.js";
 
 /** Creates one volume with labels; resolves when it exists (new or not), rejects with a ProxyError. */
 export type VolumeCreator = (volume: BindVolume, labels: ReadonlyMap<string, string>) => Promise<void>;
 
-export function createBindVolumesStage(createVolume: VolumeCreator): Stage {
+export function createBindVolumesStage(createVolume: VolumeCreator, holds: VolumeHolds): Stage {
   return {
     name: "create-bind-volumes",
     process(request: ProxyRequest): ProxyRequest | Promise<ProxyRequest> {
@@ -41,6 +46,9 @@ export function createBindVolumesStage(createVolume: VolumeCreator): Stage {
       if (document.kind !== "object") return request; // serialize already refused anything else
       const volumes = namedBindVolumes(document);
       if (volumes.length === 0) return request;
+      // Held until the create is answered: deletes and prunes through this
+      // proxy cannot remove them in between (see volume-holds.ts).
+      request.onExchangeDone = holds.hold(volumes.map((volume) => volume.name));
       return createAll(volumes, labels, createVolume).then(() => request);
     },
   };
