@@ -84,9 +84,6 @@ export class DaemonError extends ProxyError {
  */
 export class DaemonRefusalError extends ProxyError {
   override readonly name = "DaemonRefusalError";
-  constructor(code: ProxyErrorCode, status: number, message: string) {
-    super(code, status, message);
-  }
 }
 
 /** Bad command-line or environment configuration (exit code 2). */

@@ -28,7 +28,8 @@ export function checkRollbackStage(labels: ReadonlyMap<string, string>, daemon: 
     process(request: ProxyRequest): ProxyRequest | Promise<ProxyRequest> {
       const route = request.route;
       if (route?.kind !== "service-update") return request;
-      // The daemon reads both with FormValue: the first value counts.
+      // The daemon reads rollback from r.Form (the query: the body is JSON)
+      // and version from r.URL.Query(); either way the first value counts.
       const pairs = parseQueryPairs(route.rawQuery);
       if (firstQueryValue(pairs, "rollback")?.toString("utf8") !== "previous") return request;
       const id = UPDATE_PATH.exec(route.path)?.[1];
