@@ -3,7 +3,7 @@
  * injections and before serialization, so they see (and may change) the
  * rewritten request and cannot be skipped by it. create-bind-volumes comes
  * last: it reads the body exactly as serialize printed it for the daemon.
- * check-rollback comes before the body is read: a rollback ignores it.
+ * check-rollback reads it too (a service update's failure action).
  */
 import type { CgroupParentResolution } from "../cgroup/cgroup-parent.js";
 import type { Stage } from "./stage.js";
@@ -41,12 +41,12 @@ export function defaultStages(config: InjectionConfig, extraStages: readonly Sta
     classifyStage,
     guardHeldVolumesStage(holds),
     ...(config.refuseBuildKit ? [refuseBuildKitStage] : []),
-    checkRollbackStage(config.labels, config.daemon),
     bufferBodyStage(config.maxBodyBytes),
     injectLabelsStage(config.labels),
     injectCgroupStage(config.cgroupParent),
     ...extraStages,
     serializeStage,
+    checkRollbackStage(config.labels, config.daemon),
     createBindVolumesStage(volumeCreator(config.daemon), holds),
   ];
 }

@@ -807,7 +807,7 @@ describe(`property tests through the proxy (fast-check seed ${SEED})`, () => {
       PROPERTY_TEST_TIMEOUT_MS,
     );
 
-    it("a rollback is refused when the spec it restores lacks the labels (a service made directly), and allowed when it carries them", async () => {
+    it("a rollback, asked for or on failure, is refused when the spec it restores lacks the labels (a service made directly), and allowed when it carries them", async () => {
       const spec = (name: string, command: string) => ({
         Name: name,
         Mode: { Replicated: { Replicas: 0 } },
@@ -841,6 +841,13 @@ describe(`property tests through the proxy (fast-check seed ${SEED})`, () => {
       const restored = (await inspect(proxiedId)).Spec;
       expect(restored.Labels).toMatchObject(INJECTED);
       expect(restored.TaskTemplate?.ContainerSpec?.Labels).toMatchObject(INJECTED);
+
+      // An update that rolls back by itself on failure would restore the current spec: same rule.
+      const onFailure = (name: string, action: string) => ({ ...spec(name, "62"), UpdateConfig: { FailureAction: action } });
+      const automatic = await updateThroughProxy(directId, onFailure("adv-rollback-direct", "rollback"));
+      expect({ status: automatic.status, error: automatic.proxyError }).toEqual({ status: 403, error: "DCP_CANNOT_LABEL" });
+      expect((await updateThroughProxy(directId, onFailure("adv-rollback-direct", "pause"))).status).toBe(200);
+      expect((await updateThroughProxy(proxiedId, onFailure("adv-rollback-proxied", "rollback"))).status).toBe(200);
       for (const id of [directId, proxiedId]) await dockerApi(socket(), "DELETE", `/services/${id}`);
     });
 

@@ -73,6 +73,31 @@ describe("check-rollback", () => {
     expect(unreachable.error).toMatchObject({ code: "DCP_DAEMON_UNREACHABLE", status: 502 });
   });
 
+  describe("an update that rolls back on failure (UpdateConfig.FailureAction rollback) restores the CURRENT spec", () => {
+    const withBody = (body: string): ProxyRequest => {
+      const request = update("version=12");
+      request.bufferedBody = Buffer.from(body);
+      return request;
+    };
+    const state = (spec: unknown): DaemonAnswer => ({ status: 200, body: JSON.stringify({ ID: "s1", Version: { Index: 12 }, Spec: spec, PreviousSpec: null }) });
+    const labelledSpec = { Labels: OURS, TaskTemplate: { ContainerSpec: { Labels: OURS } } };
+
+    it.each(['{"UpdateConfig":{"FailureAction":"rollback"}}', '{"updateconfig":{"failureactioN":"rollback"}}', '{"UpdateConfig":{"FailureAction":"\\u0072ollback"}}'])(
+      "refuses %s when the current spec lacks the labels, and lets it through when it carries them",
+      async (body) => {
+        expect((await outcome(withBody(body), state({ Labels: null }))).error).toMatchObject({ code: "DCP_CANNOT_LABEL", status: 403 });
+        expect(await outcome(withBody(body), state(labelledSpec))).toEqual({ asked: ["GET /services/web"], passed: true });
+      },
+    );
+
+    it.each(['{"UpdateConfig":{"FailureAction":"pause"}}', '{"UpdateConfig":{"FailureAction":"Rollback"}}', '{"UpdateConfig":null}', "{}"])(
+      "asks nothing for %s (swarm compares the action exactly)",
+      async (body) => {
+        expect(await outcome(withBody(body), new Error("must not be asked"))).toEqual({ asked: [], passed: true });
+      },
+    );
+  });
+
   it("asks nothing for updates that are not rollbacks, or other calls", async () => {
     expect(await outcome(update("version=12"), new Error("must not be asked"))).toEqual({ asked: [], passed: true });
     const create = testRequest("POST /services/create?rollback=previous HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
