@@ -6,10 +6,9 @@
  * check-rollback reads it too (a service update's failure action).
  */
 import type { CgroupParentResolution } from "../cgroup/cgroup-parent.js";
-import type { Stage } from "./stage.js";
-import { VolumeHolds } from "./volume-holds.js";
-import { bufferBodyStage } from "./stages/buffer-body.js";
 import type { DaemonClient } from "../daemon-client.js";
+import type { Stage } from "./stage.js";
+import { bufferBodyStage } from "./stages/buffer-body.js";
 import { checkRollbackStage } from "./stages/check-rollback.js";
 import { classifyStage } from "./stages/classify.js";
 import { createBindVolumesStage, volumeCreator } from "./stages/create-bind-volumes.js";
@@ -18,6 +17,7 @@ import { injectCgroupStage } from "./stages/inject-cgroup.js";
 import { injectLabelsStage } from "./stages/inject-labels.js";
 import { refuseBuildKitStage } from "./stages/refuse-buildkit.js";
 import { serializeStage } from "./stages/serialize.js";
+import { VolumeHolds } from "./volume-holds.js";
 
 export interface InjectionConfig {
   /** Labels put on every created resource; the proxy's value wins over the client's. */

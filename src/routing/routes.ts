@@ -4,8 +4,9 @@
  * What matters: calls that create a resource (they are rewritten, or refused
  * when they cannot carry labels: plugins, swarm init/join), container start
  * (before API 1.24 its body is a host config that makes volumes and sets the
- * cgroup parent, so it is checked), and calls whose connection may turn into
- * a raw stream (attach, exec start, and anything asking to Upgrade). Everything else is "passthrough" and is
+ * cgroup parent, so it is checked), /grpc (BuildKit, refused on request),
+ * and calls whose connection may turn into a raw stream (attach, exec start,
+ * and anything asking to Upgrade). Everything else is "passthrough" and is
  * forwarded untouched. Matching is case-insensitive and method-insensitive on
  * purpose: rewriting a request the daemon would reject costs nothing, missing
  * one it would accept breaks the proxy's promise.
