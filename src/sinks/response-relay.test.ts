@@ -90,4 +90,38 @@ describe("ResponseRelay", () => {
     expect(verdicts).toEqual(["not"]);
     expect(relay.hijacked).toBe(false);
   });
+
+  it("reads the 404 body of a lowercase \"head\" request (Go treats only HEAD as HEAD), so the next response stays in step", async () => {
+    const { relay, output } = relayWithClient();
+    const exchanges: number[] = [];
+    relay.exchanges$.subscribe((exchange) => exchanges.push(exchange.status));
+    relay.expectUpstream(testRequest("head /x HTTP/1.1\r\n\r\n"));
+    relay.expectUpstream(testRequest("GET /_ping HTTP/1.1\r\n\r\n"));
+    const notFound = '{"message":"page not found"}\n';
+    const wire = `HTTP/1.1 404 Not Found\r\nContent-Length: ${notFound.length}\r\n\r\n${notFound}` + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK";
+    relay.onUpstreamData(Buffer.from(wire, "latin1"));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(output()).toBe(wire);
+    expect(exchanges).toEqual([404, 200]);
+  });
+
+  it("takes an unframed 200 with a stream type for a hijack on attach and exec start only, never a framed one or another route", async () => {
+    const cases: Array<[string, string, boolean]> = [
+      ["POST /containers/x/attach?stream=1 HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n", true],
+      ["POST /exec/x/start HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\n\r\n", true],
+      // Docker 23+: logs answer 200 with a stream type, chunked, and the daemon keeps reading HTTP.
+      [
+        "GET /containers/x/logs?stdout=1 HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        false,
+      ],
+      ["POST /containers/x/attach?stream=1 HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nContent-Length: 0\r\n\r\n", false],
+    ];
+    for (const [request, response, hijacked] of cases) {
+      const { relay } = relayWithClient();
+      relay.expectUpstream(testRequest(request));
+      relay.onUpstreamData(Buffer.from(response, "latin1"));
+      expect(relay.hijacked, `${request.split("\r\n")[0]} → ${response.split("\r\n")[1]}`).toBe(hijacked);
+    }
+  });
 });

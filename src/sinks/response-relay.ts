@@ -6,8 +6,8 @@
  * arrive in request order; the relay only needs their boundaries, to
  *  - slot the proxy's own answers (refusals, 502s, 100 Continue) between them
  *    in the order the client expects them,
- *  - notice the moment a connection becomes a raw stream (101, or a 200 with a
- *    Docker raw-stream content type on attach/exec), and
+ *  - notice the moment a connection becomes a raw stream (101, or an
+ *    unframed 200 with a Docker stream content type on attach/exec), and
  *  - report each finished exchange (status, bytes, duration) for logging.
  * Bytes are written as they arrive, so streams (`logs -f`, `events`, the
  * headers of `wait`) are flushed at once; the daemon socket is paused while
@@ -18,7 +18,7 @@ import { Subject } from "rxjs";
 import { asProxyError, DaemonError, type ProxyError } from "../errors.js";
 import { ChunkedScanner } from "../protocol/chunked.js";
 import { findHeadEnd } from "../protocol/http-head.js";
-import { parseResponseHead, responseFraming } from "../protocol/response-head.js";
+import { parseResponseHead, type ResponseHead, responseFraming } from "../protocol/response-head.js";
 import type { ProxyRequest } from "../pipeline/proxy-request.js";
 import { errorResponse } from "./error-response.js";
 
@@ -271,7 +271,7 @@ export class ResponseRelay {
       return;
     }
     const request = current.request;
-    if (head.status === 101 || (request.route?.mayHijack && head.status === 200 && isRawStream(head.contentType))) {
+    if (head.status === 101 || hijacksWithoutUpgrade(request, head)) {
       this.status = head.status;
       this.state = { kind: "raw" };
       this.hijackListener.hijacked(request);
@@ -280,7 +280,9 @@ export class ResponseRelay {
     if (head.status >= 100 && head.status < 200) return; // interim (100 Continue): the final head follows
     if (request.route?.mayHijack) this.hijackListener.notHijacked(request);
     this.status = head.status;
-    const framing = responseFraming(head, request.head.method.toUpperCase());
+    // Go treats only the exact method "HEAD" as HEAD: a "head" request gets
+    // a 404 with a body, which must be read as that response's.
+    const framing = responseFraming(head, request.head.method);
     switch (framing.kind) {
       case "none":
         this.responseDone();
@@ -397,4 +399,18 @@ function isContiguous(pieces: readonly Buffer[]): boolean {
 
 function isRawStream(contentType: string): boolean {
   return RAW_STREAM_TYPES.some((type) => contentType.startsWith(type));
+}
+
+/**
+ * The daemon's hijack without an Upgrade header: attach and exec start
+ * answer 200 with a Docker stream type and no framing, then relay raw bytes.
+ * Only those two routes, and only an unframed 200, count. From Docker 23 on,
+ * `GET …/logs` also answers 200 with a raw-stream type, chunked, and the
+ * daemon goes on reading HTTP: taking that for a hijack would forward every
+ * later request on the connection unread.
+ */
+function hijacksWithoutUpgrade(request: ProxyRequest, head: ResponseHead): boolean {
+  const kind = request.route?.kind;
+  if (kind !== "attach" && kind !== "exec-start") return false;
+  return head.status === 200 && isRawStream(head.contentType) && !head.chunked && head.contentLength === undefined;
 }
