@@ -23,6 +23,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUSYBOX_IMAGE, type Dind, dockerApi, startDind } from "./support/dind.js";
 import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
+import { RawConnection } from "./support/raw-http.js";
 import { initSwarm } from "./support/swarm.js";
 import { waitFor } from "./support/wait-for.js";
 import {
@@ -1134,6 +1135,30 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     } finally {
       if (created.status === 201) await dockerApi(socket(), "DELETE", `/containers/${(JSON.parse(created.text) as { Id: string }).Id}`);
       for (const name of names) await dockerApi(socket(), "DELETE", `/volumes/${name}`);
+    }
+  });
+
+  it("a create is refused (409) while a delete of its volume is on its way, queued behind a slow request, so it cannot run after the volume is made", async () => {
+    const sleeper = (JSON.parse((await dockerApi(socket(), "POST", "/containers/create", { Image: BUSYBOX_IMAGE, Cmd: ["sleep", "2"] })).body) as { Id: string }).Id;
+    await dockerApi(socket(), "POST", `/containers/${sleeper}/start`);
+    const body = JSON.stringify({ Image: BUSYBOX_IMAGE, Cmd: ["true"], HostConfig: { Binds: ["adv-queued:/q"] } });
+    const connection = await RawConnection.open(proxy.socketPath);
+    try {
+      // One write: the daemon runs the delete only after the wait, i.e. after the proxy would have made the volume.
+      connection.write(
+        `POST /containers/${sleeper}/wait HTTP/1.1\r\nHost: d\r\n\r\n` +
+          "DELETE /volumes/adv-queued HTTP/1.1\r\nHost: d\r\n\r\n" +
+          `POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await connection.readResponse({ timeoutMs: 30_000 })).status);
+      expect(statuses).toEqual([200, 404, 409]);
+      const volume = await dockerApi(socket(), "GET", "/volumes/adv-queued");
+      if (volume.status === 200) expect(await volumeLabels(socket(), "adv-queued")).toMatchObject(INJECTED);
+    } finally {
+      connection.close();
+      await dockerApi(socket(), "DELETE", `/containers/${sleeper}?force=1`);
+      await dockerApi(socket(), "DELETE", "/volumes/adv-queued");
     }
   });
 

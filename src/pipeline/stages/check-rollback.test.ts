@@ -59,11 +59,19 @@ describe("check-rollback", () => {
     expect(await outcome(update("version=12&rollback=&rollback=previous"), unlabelled)).toEqual({ asked: [], passed: true });
   });
 
-  it("lets through what the daemon refuses itself: another version, no previous spec", async () => {
+  it("lets through what the daemon refuses itself: no valid version, no previous spec", async () => {
     const unlabelled = { Labels: null };
-    expect((await outcome(update("version=11&rollback=previous"), service(unlabelled))).passed).toBe(true);
     expect((await outcome(update("rollback=previous"), service(unlabelled))).passed).toBe(true);
+    expect((await outcome(update("version=%2B12&rollback=previous"), service(unlabelled))).passed).toBe(true);
+    expect((await outcome(update("version=18446744073709551616&rollback=previous"), service(unlabelled))).passed).toBe(true);
     expect((await outcome(update("version=12&rollback=previous"), service(null))).passed).toBe(true);
+  });
+
+  it("refuses (409) a rollback naming another version: queued, it could run once that version has come", async () => {
+    const labelled = { Labels: OURS, TaskTemplate: { ContainerSpec: { Labels: OURS } } };
+    for (const query of ["version=13&rollback=previous", "version=11&rollback=previous"]) {
+      expect((await outcome(update(query), service(labelled))).error, query).toMatchObject({ code: "DCP_CANNOT_LABEL", status: 409 });
+    }
   });
 
   it("passes the daemon's refusal of the lookup on, and answers 502 when it cannot be reached", async () => {

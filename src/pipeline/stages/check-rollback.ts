@@ -14,8 +14,10 @@
  * injected label, on the service and on its task containers. The check
  * holds until the update lands: the update names the service version it
  * applies to, and any change in between makes the daemon refuse it ("update
- * out of sequence"). Updates for another version, or a rollback with no
- * previous spec, go through: the daemon refuses them itself.
+ * out of sequence"). An update naming another version than the current one
+ * is refused too (409): queued behind a slow request it could still run
+ * later, when that version has come. A rollback with no previous spec, or
+ * with no valid version, goes through: the daemon refuses it itself.
  *
  * It runs after serialize, so that it reads the body as the daemon will.
  */
@@ -90,8 +92,18 @@ async function restoredSpecIsLabelled(
   // No such service (404), or not a swarm manager (503): the update fails the same way.
   if (answer.status !== 200) throw new DaemonRefusalError("DCP_DAEMON_REFUSED", answer.status, daemonMessage(answer));
   const service = JSON.parse(answer.body) as ServiceState;
+  const pinned = pinnedVersion(version);
+  // No version, or one ParseUint refuses: the daemon refuses the update.
+  if (pinned === undefined) return;
+  // Another version than the one just read: the daemon would refuse it now,
+  // but queued behind a slow request it could run after a later update has
+  // made that version current, against a spec nobody checked.
+  if (typeof service.Version?.Index !== "number" || pinned !== BigInt(service.Version.Index)) {
+    throw new RewriteError("DCP_CANNOT_LABEL", `service ${id} is at another version than this update names; read it again and retry`, 409);
+  }
   const spec = service[restored];
-  if (spec === undefined || spec === null || !sameVersion(version, service.Version?.Index)) return;
+  // No spec to restore (a rollback of a service never updated): the daemon refuses it.
+  if (spec === undefined || spec === null) return;
   const containerSpec = spec.TaskTemplate?.ContainerSpec;
   const labelled = carries(spec.Labels, labels) && (containerSpec === undefined || containerSpec === null || carries(containerSpec.Labels, labels));
   if (labelled) return;
@@ -102,11 +114,11 @@ async function restoredSpecIsLabelled(
   throw new RewriteError("DCP_CANNOT_LABEL", why, 403);
 }
 
-/** Whether the update's `version` names the state just read (the daemon parses it with ParseUint). */
-function sameVersion(version: string | undefined, index: unknown): boolean {
-  // Any number of leading zeros: ParseUint takes "0005" as 5.
-  if (version === undefined || !/^[0-9]+$/.test(version) || typeof index !== "number") return false;
-  return BigInt(version) === BigInt(index);
+/** The update's `version` as the daemon's ParseUint reads it (any leading zeros), or undefined when it refuses it. */
+function pinnedVersion(version: string | undefined): bigint | undefined {
+  if (version === undefined || !/^[0-9]+$/.test(version)) return undefined;
+  const value = BigInt(version);
+  return value <= 0xffff_ffff_ffff_ffffn ? value : undefined;
 }
 
 function carries(found: Record<string, unknown> | null | undefined, labels: ReadonlyMap<string, string>): boolean {

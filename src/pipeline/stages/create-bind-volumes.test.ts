@@ -147,6 +147,29 @@ describe("VolumeHolds and guard-held-volumes", () => {
     expect(guard.process(free)).toBe(free);
   });
 
+  it("notes deletes and prunes it lets through; a create needing such a name is refused (409) until they are answered", async () => {
+    const holds = new VolumeHolds();
+    const guard = guardHeldVolumesStage(holds);
+    const stage = createBindVolumesStage(async () => {}, holds);
+    const create = () => {
+      const body = '{"HostConfig":{"Binds":["cache:/c"]}}';
+      const request = testRequest(CREATE(body.length), body);
+      request.plan = { kind: "json-body", target: "container" };
+      request.injection.labels = LABELS;
+      request.bufferedBody = Buffer.from(body);
+      return request;
+    };
+    const deleting = guard.process(deleteOf("/volumes/cache")) as ProxyRequest;
+    expect(() => stage.process(create())).toThrow(expect.objectContaining({ code: "DCP_VOLUME_HELD", status: 409 }));
+    deleting.onExchangeDone?.();
+    const pruning = guard.process(testRequest("POST /volumes/prune HTTP/1.1\r\nContent-Length: 0\r\n\r\n")) as ProxyRequest;
+    expect(() => stage.process(create())).toThrow(expect.objectContaining({ code: "DCP_VOLUME_HELD" }));
+    pruning.onExchangeDone?.();
+    await expect(stage.process(create())).resolves.toBeDefined();
+    // Methods as the daemon's router compares them: "delete" removes nothing there.
+    expect((guard.process(testRequest("delete /volumes/other HTTP/1.1\r\n\r\n")) as ProxyRequest).onExchangeDone).toBeUndefined();
+  });
+
   it("lets a hold go by itself after its limit (a client gone before the answer)", async () => {
     const holds = new VolumeHolds();
     holds.hold(["late"], 20);

@@ -47,8 +47,14 @@ export function createBindVolumesStage(createVolume: VolumeCreator, holds: Volum
       const volumes = namedBindVolumes(document);
       if (volumes.length === 0) return request;
       // Held until the create is answered: deletes and prunes through this
-      // proxy cannot remove them in between (see volume-holds.ts).
-      request.onExchangeDone = holds.hold(volumes.map((volume) => volume.name));
+      // proxy cannot remove them in between. A delete or prune already on its
+      // way could still run after the volume is made: wait for its answer.
+      const names = volumes.map((volume) => volume.name);
+      const removed = holds.beingRemoved(names);
+      if (removed !== undefined) {
+        throw new RewriteError("DCP_VOLUME_HELD", `a removal of ${removed} is under way through this proxy; try the create again`, 409);
+      }
+      request.onExchangeDone = holds.hold(names);
       return createAll(volumes, labels, createVolume).then(() => request);
     },
   };
