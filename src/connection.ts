@@ -10,6 +10,7 @@
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import { concatMap, Observable, type Subscription, tap } from "rxjs";
+import type { ProxyRequest } from "./pipeline/proxy-request.js";
 import { pipelineOf, type Stage } from "./pipeline/stage.js";
 import { CONTINUE_RESPONSE } from "./sinks/error-response.js";
 import { DaemonSink } from "./sinks/daemon-sink.js";
@@ -65,8 +66,19 @@ export function handleConnection(
       close: () => client.destroy(),
     });
 
+    // Requests whose stages asked to hear when their exchange is over (see
+    // ProxyRequest.onExchangeDone): told when it is reported, or, for those
+    // never answered, when the connection is gone.
+    const awaitingExchange = new Set<ProxyRequest>();
+    const exchangeOver = (request: ProxyRequest) => {
+      awaitingExchange.delete(request);
+      request.onExchangeDone?.();
+    };
     const requests = reader.requests$.pipe(
       pipelineOf(options.stages),
+      tap((request) => {
+        if (request.onExchangeDone) awaitingExchange.add(request);
+      }),
       concatMap((request) => sink.forward(request)),
       tap({
         next: (request) => reader.release(request),
@@ -92,6 +104,7 @@ export function handleConnection(
     );
     subscriptions.push(
       relay.exchanges$.subscribe((exchange) => {
+        exchangeOver(exchange.request);
         subscriber.next(exchange);
         closeIfIdle();
       }),
@@ -101,6 +114,7 @@ export function handleConnection(
     client.on("close", () => {
       relay.abandon();
       sink.destroy();
+      for (const request of [...awaitingExchange]) exchangeOver(request);
       subscriber.complete();
     });
     return () => {
@@ -108,6 +122,7 @@ export function handleConnection(
       unregister();
       client.destroy();
       sink.destroy();
+      for (const request of [...awaitingExchange]) exchangeOver(request);
     };
   });
 }

@@ -76,7 +76,6 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
     )
     .subscribe({
       next: (exchange) => {
-        exchange.request.onExchangeDone?.();
         logExchange(exchange);
         exchanges$.next(exchange);
       },

@@ -62,6 +62,9 @@ export interface ProxyRequest {
   refusal?: ProxyError;
   /** The bytes to send upstream in place of the head, set by the serialize stage. */
   outgoingHead?: Buffer;
-  /** Called once the exchange for this request is finished (answered, refused or failed). */
+  /**
+   * Called once the exchange for this request is finished (answered, refused
+   * or failed), or its client connection is gone without an answer.
+   */
   onExchangeDone?: () => void;
 }

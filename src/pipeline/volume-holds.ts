@@ -5,7 +5,9 @@
  * would make the volume again for the container, without labels.
  *
  * Two kinds of entries, each kept until its request's exchange is finished
- * (or HOLD_LIMIT_MS, if that never comes: a client gone before the answer):
+ * or its client connection is gone (connection.ts). There is no time limit:
+ * a request can wait at the daemon behind a slow one for as long as the
+ * client likes, and a hold that lapsed meanwhile would let a delete through.
  * - held: names created ahead of a create that is not answered yet. Deletes
  *   and prunes that arrive meanwhile are refused (guard-held-volumes).
  * - removing: deletes and prunes forwarded and not answered yet. The daemon
@@ -13,8 +15,6 @@
  *   connection), so a create that needs one of those names is refused
  *   meanwhile, before anything is created.
  */
-export const HOLD_LIMIT_MS = 5 * 60_000;
-
 /** Stands for "every unused volume": a prune under way. */
 const ALL_VOLUMES = "\0prune";
 
@@ -23,18 +23,18 @@ export class VolumeHolds {
   private readonly removing = new Map<string, number>();
 
   /** Holds `names` until the returned release is called (once is enough; later calls do nothing). */
-  hold(names: readonly string[], limitMs = HOLD_LIMIT_MS): () => void {
-    return track(this.held, names, limitMs);
+  hold(names: readonly string[]): () => void {
+    return track(this.held, names);
   }
 
   /** A delete of `name` is under way, until the returned release. */
-  removal(name: string, limitMs = HOLD_LIMIT_MS): () => void {
-    return track(this.removing, [name], limitMs);
+  removal(name: string): () => void {
+    return track(this.removing, [name]);
   }
 
   /** A prune is under way, until the returned release. */
-  prune(limitMs = HOLD_LIMIT_MS): () => void {
-    return track(this.removing, [ALL_VOLUMES], limitMs);
+  prune(): () => void {
+    return track(this.removing, [ALL_VOLUMES]);
   }
 
   isHeld(name: string): boolean {
@@ -52,20 +52,16 @@ export class VolumeHolds {
   }
 }
 
-function track(counts: Map<string, number>, names: readonly string[], limitMs: number): () => void {
+function track(counts: Map<string, number>, names: readonly string[]): () => void {
   for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1);
   let released = false;
-  const release = () => {
+  return () => {
     if (released) return;
     released = true;
-    clearTimeout(timer);
     for (const name of names) {
       const left = (counts.get(name) ?? 1) - 1;
       if (left > 0) counts.set(name, left);
       else counts.delete(name);
     }
   };
-  const timer = setTimeout(release, limitMs);
-  timer.unref();
-  return release;
 }

@@ -1162,6 +1162,41 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     }
   });
 
+  it("a hold lasts as long as the create may still run: past its client's going away, until the daemon has answered", async () => {
+    const sleeper = (JSON.parse((await dockerApi(socket(), "POST", "/containers/create", { Image: BUSYBOX_IMAGE, Cmd: ["sleep", "30"] })).body) as { Id: string }).Id;
+    await dockerApi(socket(), "POST", `/containers/${sleeper}/start`);
+    const containersBefore = await snapshot(socket(), ["containers"]);
+    const body = JSON.stringify({ Image: BUSYBOX_IMAGE, Cmd: ["true"], HostConfig: { Binds: ["adv-gone:/g"] } });
+    const connection = await RawConnection.open(proxy.socketPath);
+    const deleteThroughProxy = async () => (await sendRaw(proxy.socketPath, { method: "DELETE", target: "/volumes/adv-gone", headers: [] })).status;
+    let made: Awaited<ReturnType<typeof snapshot>> | undefined;
+    try {
+      connection.write(
+        `POST /containers/${sleeper}/wait HTTP/1.1\r\nHost: d\r\n\r\n` +
+          `POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      // Made ahead and held while the create waits behind the wait.
+      await waitFor("the volume made ahead", async () => ((await dockerApi(socket(), "GET", "/volumes/adv-gone")).status === 200 ? true : undefined), 10_000);
+      expect(await deleteThroughProxy()).toBe(409);
+      // The client goes: the daemon still has the create queued, so the hold stays.
+      connection.close();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await deleteThroughProxy()).toBe(409);
+      // The wait ends, the daemon runs the create: its volume is the labelled one.
+      await dockerApi(socket(), "POST", `/containers/${sleeper}/kill`);
+      made = await waitFor("the queued create", async () => {
+        const now = created(containersBefore, await snapshot(socket(), ["containers"]));
+        return now.containers.size > 0 ? now : undefined;
+      }, 10_000);
+      expect(await volumeLabels(socket(), "adv-gone")).toMatchObject(INJECTED);
+    } finally {
+      connection.close();
+      if (made) await removeAll(socket(), made);
+      await dockerApi(socket(), "DELETE", `/containers/${sleeper}?force=1`);
+      await dockerApi(socket(), "DELETE", "/volumes/adv-gone");
+    }
+  });
+
   it("a named volume the daemon will not create: the create gets the daemon's own status and message, and nothing is made", async () => {
     // A relative path where a name belongs (the 20.10 CLI sends `-v ./dir:/d` as written). A missing
     // volume driver would do too, but the daemon looks for its plugin for 15 s.
