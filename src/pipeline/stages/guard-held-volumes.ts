@@ -32,7 +32,7 @@ export function guardHeldVolumesStage(holds: VolumeHolds): Stage {
       if (holds.isHeld(name)) {
         throw inUse(`volume ${name} is being created for a container through this proxy and cannot be removed yet; try again`);
       }
-      // Until it is answered, creates that need this name wait their turn (create-bind-volumes).
+      // Until it is answered, creates that need this name are refused (409, create-bind-volumes).
       request.onExchangeDone = holds.removal(name);
       return request;
     },
