@@ -1,7 +1,8 @@
 import { from, lastValueFrom, toArray } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
 import { describe, expect, it } from "vitest";
-import { RewriteError } from "../errors.js";
+import { pino } from "pino";
+import { DaemonRefusalError, RewriteError } from "../errors.js";
 import type { ProxyRequest } from "./proxy-request.js";
 import { pipelineOf, type Stage, stageOperator } from "./stage.js";
 import { testRequest } from "./test-requests.js";
@@ -68,5 +69,28 @@ describe("stageOperator", () => {
     expect(calls).toEqual([]);
     expect(request!.refusal?.status).toBe(500);
     expect(request!.refusal?.message).not.toContain("secret");
+  });
+});
+
+describe("what a refusal logs", () => {
+  it("logs a stage's own 5xx failure as an error, but not the daemon's 5xx passed on (the access log shows it)", async () => {
+    const lines: string[] = [];
+    const log = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+    const failing = (error: Error): Stage => ({
+      name: "failing",
+      process() {
+        throw error;
+      },
+    });
+    const run = async (error: Error) => {
+      const request = { ...testRequest("GET /_ping HTTP/1.1\r\n\r\n"), log };
+      return lastValueFrom(from([request]).pipe(pipelineOf([failing(error)])));
+    };
+    const passedOn = await run(new DaemonRefusalError("DCP_DAEMON_REFUSED", 503, "This node is not a swarm manager."));
+    expect(passedOn.refusal?.status).toBe(503);
+    expect(lines).toEqual([]);
+    const own = await run(new Error("bug"));
+    expect(own.refusal?.status).toBe(500);
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual(["stage failed"]);
   });
 });
