@@ -7,7 +7,7 @@
  * in every version. Each call has a timeout, because a daemon that accepts
  * connections but never answers must not hang startup.
  */
-import { request } from "node:http";
+import { daemonClient } from "../daemon-client.js";
 
 const TIMEOUT_MS = 5_000;
 
@@ -47,25 +47,11 @@ export function daemonQueries(dockerSocket: string): DaemonQueries {
   };
 }
 
-function getJson(socketPath: string, path: string): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    // agent: false: one connection per question, closed after the answer.
-    const req = request({ socketPath, method: "GET", path, agent: false, timeout: TIMEOUT_MS }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("error", reject);
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        const status = res.statusCode ?? 0;
-        try {
-          resolve({ status, body: status === 200 ? (JSON.parse(text) as unknown) : text });
-        } catch (error) {
-          reject(new Error(`${path} answered invalid JSON`, { cause: error }));
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error(`no answer to GET ${path} within ${TIMEOUT_MS} ms`)));
-    req.on("error", reject);
-    req.end();
-  });
+async function getJson(socketPath: string, path: string): Promise<{ status: number; body: unknown }> {
+  const { status, body } = await daemonClient(socketPath, TIMEOUT_MS).call("GET", path);
+  try {
+    return { status, body: status === 200 ? (JSON.parse(body) as unknown) : body };
+  } catch (error) {
+    throw new Error(`${path} answered invalid JSON`, { cause: error });
+  }
 }
