@@ -9,7 +9,8 @@
  */
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
-import { concatMap, Observable, type Subscription, tap } from "rxjs";
+import { concatMap, Observable, tap } from "rxjs";
+import { ExchangeEnds } from "./pipeline/exchange-ends.js";
 import type { ProxyRequest } from "./pipeline/proxy-request.js";
 import { pipelineOf, type Stage } from "./pipeline/stage.js";
 import { CONTINUE_RESPONSE } from "./sinks/error-response.js";
@@ -43,11 +44,16 @@ export function handleConnection(
     const sink = new DaemonSink(options.dockerSocket, log);
     let relay: ResponseRelay;
     let inputDone = false;
+    // What stages want done when an exchange is over (see exchange-ends.ts):
+    // told when it is reported, or, for those never answered, when the
+    // connection is gone.
+    const exchangeEnds = new ExchangeEnds();
     const reader = new RequestReader(client, {
       connectionId: options.id,
       log,
       maxHeaderBytes: options.maxHeaderBytes,
       sendContinue: () => relay.respondLocally(undefined, CONTINUE_RESPONSE, { close: false }),
+      exchangeEnds,
     });
     relay = new ResponseRelay(client, { hijacked: () => reader.hijacked(), notHijacked: () => reader.notHijacked() }, sink);
     sink.relay = relay;
@@ -66,19 +72,8 @@ export function handleConnection(
       close: () => client.destroy(),
     });
 
-    // Requests whose stages asked to hear when their exchange is over (see
-    // ProxyRequest.onExchangeDone): told when it is reported, or, for those
-    // never answered, when the connection is gone.
-    const awaitingExchange = new Set<ProxyRequest>();
-    const exchangeOver = (request: ProxyRequest) => {
-      awaitingExchange.delete(request);
-      request.onExchangeDone?.();
-    };
     const requests = reader.requests$.pipe(
       pipelineOf(options.stages),
-      tap((request) => {
-        if (request.onExchangeDone) awaitingExchange.add(request);
-      }),
       concatMap((request) => sink.forward(request)),
       tap({
         next: (request) => reader.release(request),
@@ -92,37 +87,63 @@ export function handleConnection(
         },
       }),
     );
-    const subscriptions: Subscription[] = [];
-    subscriptions.push(
-      requests.subscribe({
-        error: (error: unknown) => {
-          // Stages cannot get here (their errors are refusals); this is a bug, so cut the connection.
-          log.error({ err: error }, "request pipeline failed");
-          client.destroy();
-        },
-      }),
-    );
-    subscriptions.push(
-      relay.exchanges$.subscribe((exchange) => {
-        exchangeOver(exchange.request);
-        subscriber.next(exchange);
-        closeIfIdle();
-      }),
-    );
+    const pipeline = requests.subscribe({
+      error: (error: unknown) => {
+        // Stages cannot get here (their errors are refusals); this is a bug, so cut the connection.
+        log.error({ err: error }, "request pipeline failed");
+        client.destroy();
+      },
+    });
+    // Set while the client is gone and the proxy still reads the daemon's
+    // answer to a request that something waits for (see the close handler).
+    let draining: readonly ProxyRequest[] | undefined;
+    const finish = () => {
+      draining = undefined;
+      relay.abandon();
+      sink.destroy();
+      exchangeEnds.connectionGone();
+      subscriber.complete();
+    };
+    const exchanges = relay.exchanges$.subscribe((exchange) => {
+      exchangeEnds.over(exchange.request);
+      subscriber.next(exchange);
+      if (draining) {
+        if (!draining.some((request) => exchangeEnds.watches(request))) finish();
+        return;
+      }
+      closeIfIdle();
+    });
+    sink.onUpstreamClosed = () => {
+      if (draining) finish();
+    };
 
     client.on("error", (error: NodeJS.ErrnoException) => log.debug({ err: error.code ?? error.message }, "client socket error"));
     client.on("close", () => {
-      relay.abandon();
-      sink.destroy();
-      for (const request of [...awaitingExchange]) exchangeOver(request);
-      subscriber.complete();
+      // Nothing more goes to the daemon: requests still in the stages are never sent.
+      pipeline.unsubscribe();
+      // A request the daemon was sent and may be carrying out right now (it
+      // may have read it already, and then finishes it whatever happens to
+      // the connection), that something waits for: a container create whose
+      // volume names are held. Cutting the daemon connection would end the
+      // hold while the create can still make a volume the hold protects, so
+      // read on until the daemon has answered it. It was sent with nothing
+      // queued before it (create-bind-volumes), so this is one create's time.
+      const stillRunning = relay.owedRequests().filter((request) => exchangeEnds.watches(request));
+      if (stillRunning.length === 0) {
+        finish();
+        return;
+      }
+      draining = stillRunning;
+      relay.discardFromNowOn();
+      exchangeEnds.connectionGone(stillRunning);
     });
     return () => {
-      for (const subscription of subscriptions) subscription.unsubscribe();
+      pipeline.unsubscribe();
+      exchanges.unsubscribe();
       unregister();
       client.destroy();
       sink.destroy();
-      for (const request of [...awaitingExchange]) exchangeOver(request);
+      exchangeEnds.connectionGone();
     };
   });
 }

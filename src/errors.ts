@@ -15,6 +15,7 @@ export type ProxyErrorCode =
   | "DCP_UNSUPPORTED_TRANSFER_ENCODING"
   | "DCP_BAD_CHUNK"
   | "DCP_BAD_TARGET"
+  | "DCP_CLIENT_GONE"
   // Bodies and queries that must be rewritten.
   | "DCP_BODY_TOO_LARGE"
   | "DCP_INVALID_JSON"

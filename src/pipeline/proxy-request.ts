@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import type { ProxyError } from "../errors.js";
 import type { RequestHead } from "../protocol/request-head.js";
 import type { Route } from "../routing/routes.js";
+import type { ExchangeEnds } from "./exchange-ends.js";
 
 /**
  * How a request is rewritten: not at all, in its JSON body, or in its query
@@ -63,8 +64,14 @@ export interface ProxyRequest {
   /** The bytes to send upstream in place of the head, set by the serialize stage. */
   outgoingHead?: Buffer;
   /**
-   * Called once the exchange for this request is finished (answered, refused
-   * or failed), or its client connection is gone without an answer.
+   * Its connection's registry of what to do when an exchange is over (see
+   * exchange-ends.ts): `request.exchangeEnds.whenOver(request, release)`.
    */
-  onExchangeDone?: () => void;
+  readonly exchangeEnds: ExchangeEnds;
+  /**
+   * Nothing more is sent to the daemon on this connection until this request
+   * is answered, so that the proxy knows when the daemon has finished it
+   * (create-bind-volumes holds volume names until then).
+   */
+  answerBeforeNext?: boolean;
 }

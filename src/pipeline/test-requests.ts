@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { pino } from "pino";
 import { parseRequestHead } from "../protocol/request-head.js";
 import { classifyRoute } from "../routing/routes.js";
+import { ExchangeEnds } from "./exchange-ends.js";
 import type { ProxyRequest } from "./proxy-request.js";
 
 export function testRequest(headText: string, body?: Buffer | string, seq = 1): ProxyRequest {
@@ -18,5 +19,6 @@ export function testRequest(headText: string, body?: Buffer | string, seq = 1): 
     rewrite: {},
     injection: {},
     sendContinue: () => {},
+    exchangeEnds: new ExchangeEnds(),
   };
 }

@@ -4,64 +4,180 @@
  * before the create has made the container use it. Otherwise the daemon
  * would make the volume again for the container, without labels.
  *
- * Two kinds of entries, each kept until its request's exchange is finished
- * or its client connection is gone (connection.ts). There is no time limit:
- * a request can wait at the daemon behind a slow one for as long as the
- * client likes, and a hold that lapsed meanwhile would let a delete through.
- * - held: names created ahead of a create that is not answered yet. Deletes
- *   and prunes that arrive meanwhile are refused (guard-held-volumes).
- * - removing: deletes and prunes forwarded and not answered yet. The daemon
- *   may carry them out later (queued behind a slow request on their
- *   connection), so a create that needs one of those names is refused
- *   meanwhile, before anything is created.
+ * Three kinds of claims, each kept until its request's exchange is over or
+ * its client connection is gone (exchange-ends.ts). There is no time limit
+ * on a claim: a request can wait at the daemon behind a slow one for as
+ * long as the client likes, and a claim that lapsed meanwhile would let a
+ * delete through.
+ * - use: names created ahead of a container create not answered yet.
+ * - remove: a volume delete forwarded and not answered yet. The daemon may
+ *   carry it out later (queued behind a slow request on its connection).
+ * - prune: a volume prune, the same for every unused volume.
+ *
+ * A use conflicts with a remove of one of its names and with any prune.
+ * A claim that conflicts with one in force, or with one waiting before it,
+ * waits its turn (first come, first served, so a stream of creates cannot
+ * starve a prune, nor a prune loop the creates), for at most `waitLimitMs`.
+ * After that it is refused (409, try again): every client gets an answer
+ * before the usual 60 s client timeouts, and a wait that can never end
+ * (one client pipelining a create behind its own slow request) ends.
+ * Waiting replaces refusing because the race is a normal one in CI: a
+ * clean-up job's `docker volume prune` while other jobs start containers.
  */
-/** Stands for "every unused volume": a prune under way. */
-const ALL_VOLUMES = "\0prune";
+import { RewriteError } from "../errors.js";
+import type { ProxyRequest } from "./proxy-request.js";
+
+export type VolumeClaim =
+  | { readonly kind: "use"; readonly names: readonly string[] }
+  | { readonly kind: "remove"; readonly name: string }
+  | { readonly kind: "prune" };
+
+/** Ends a claim; calling it again does nothing. */
+export type Release = () => void;
+
+/** A claim waiting its turn. */
+export interface WaitingClaim {
+  /** Resolves with the claim in force; rejects with a 409 ProxyError after the wait limit, or when cancelled. */
+  readonly granted: Promise<Release>;
+  /** Gives up waiting (the client is gone); does nothing once granted. */
+  cancel(): void;
+}
+
+/** Long enough for any exchange that holds volumes to finish (a prune of big volumes takes seconds), short of client timeouts. */
+export const DEFAULT_WAIT_LIMIT_MS = 30_000;
+
+interface Waiter {
+  readonly claim: VolumeClaim;
+  readonly grant: (release: Release) => void;
+  readonly refuse: (error: RewriteError) => void;
+  timer: NodeJS.Timeout | undefined;
+}
 
 export class VolumeHolds {
-  private readonly held = new Map<string, number>();
-  private readonly removing = new Map<string, number>();
+  private readonly inForce = new Set<VolumeClaim>();
+  private readonly waiting: Waiter[] = [];
 
-  /** Holds `names` until the returned release is called (once is enough; later calls do nothing). */
-  hold(names: readonly string[]): () => void {
-    return track(this.held, names);
+  constructor(private readonly waitLimitMs = DEFAULT_WAIT_LIMIT_MS) {}
+
+  /** The claim in force at once (its release), or a claim waiting its turn. */
+  claim(claim: VolumeClaim): Release | WaitingClaim {
+    if (!this.waitersConflict(claim, this.waiting.length) && this.conflictInForce(claim) === undefined) return this.enforce(claim);
+    let waiter!: Waiter;
+    const granted = new Promise<Release>((grant, refuse) => {
+      waiter = { claim, grant, refuse, timer: undefined };
+    });
+    waiter.timer = setTimeout(() => {
+      const blocker = this.conflictInForce(claim) ?? this.firstWaiterConflicting(claim);
+      const waited = `${describe(claim)} waited ${this.waitLimitMs / 1000} s for ${describe(blocker)} through this proxy`;
+      this.dropWaiter(waiter, new RewriteError("DCP_VOLUME_HELD", `${waited}; try again`, 409));
+    }, this.waitLimitMs);
+    this.waiting.push(waiter);
+    return {
+      granted,
+      cancel: () => this.dropWaiter(waiter, new RewriteError("DCP_VOLUME_HELD", `${describe(claim)} stopped waiting: its client is gone`, 409)),
+    };
   }
 
-  /** A delete of `name` is under way, until the returned release. */
-  removal(name: string): () => void {
-    return track(this.removing, [name]);
+  /** Whether `name` is used by a create in force (for tests and logs). */
+  isUsed(name: string): boolean {
+    for (const claim of this.inForce) if (claim.kind === "use" && claim.names.includes(name)) return true;
+    return false;
   }
 
-  /** A prune is under way, until the returned release. */
-  prune(): () => void {
-    return track(this.removing, [ALL_VOLUMES]);
+  /** How many claims are in force and waiting. */
+  get size(): { readonly inForce: number; readonly waiting: number } {
+    return { inForce: this.inForce.size, waiting: this.waiting.length };
   }
 
-  isHeld(name: string): boolean {
-    return this.held.has(name);
+  private enforce(claim: VolumeClaim): Release {
+    this.inForce.add(claim);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inForce.delete(claim);
+      this.grantWaiters();
+    };
   }
 
-  get anyHeld(): boolean {
-    return this.held.size > 0;
+  /** Grants, in order, every waiter that conflicts neither with a claim in force nor with a waiter before it. */
+  private grantWaiters(): void {
+    for (let index = 0; index < this.waiting.length; ) {
+      const waiter = this.waiting[index]!;
+      if (this.conflictInForce(waiter.claim) !== undefined || this.waitersConflict(waiter.claim, index)) {
+        index++;
+        continue;
+      }
+      this.waiting.splice(index, 1);
+      clearTimeout(waiter.timer);
+      waiter.grant(this.enforce(waiter.claim));
+    }
   }
 
-  /** The first of `names` a delete or prune under way may remove, if any ("every unused volume" for a prune). */
-  beingRemoved(names: readonly string[]): string | undefined {
-    if (this.removing.has(ALL_VOLUMES)) return "every unused volume (a prune)";
-    return names.find((name) => this.removing.has(name));
+  private dropWaiter(waiter: Waiter, error: RewriteError): void {
+    const index = this.waiting.indexOf(waiter);
+    if (index < 0) return; // granted, refused or cancelled already
+    this.waiting.splice(index, 1);
+    clearTimeout(waiter.timer);
+    waiter.refuse(error);
+    // Waiters behind it may have waited for it only.
+    this.grantWaiters();
+  }
+
+  private conflictInForce(claim: VolumeClaim): VolumeClaim | undefined {
+    for (const other of this.inForce) if (conflicts(claim, other)) return other;
+    return undefined;
+  }
+
+  /** Whether one of the first `count` waiters conflicts with `claim`. */
+  private waitersConflict(claim: VolumeClaim, count: number): boolean {
+    for (let index = 0; index < count; index++) if (conflicts(claim, this.waiting[index]!.claim)) return true;
+    return false;
+  }
+
+  private firstWaiterConflicting(claim: VolumeClaim): VolumeClaim | undefined {
+    return this.waiting.find((waiter) => conflicts(claim, waiter.claim))?.claim;
   }
 }
 
-function track(counts: Map<string, number>, names: readonly string[]): () => void {
-  for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    for (const name of names) {
-      const left = (counts.get(name) ?? 1) - 1;
-      if (left > 0) counts.set(name, left);
-      else counts.delete(name);
+function conflicts(a: VolumeClaim, b: VolumeClaim): boolean {
+  if (a.kind === "use") return b.kind !== "use" && removes(b, a.names);
+  return b.kind === "use" && removes(a, b.names);
+}
+
+function removes(removal: VolumeClaim, names: readonly string[]): boolean {
+  if (removal.kind === "prune") return true;
+  return removal.kind === "remove" && names.includes(removal.name);
+}
+
+function describe(claim: VolumeClaim | undefined): string {
+  switch (claim?.kind) {
+    case "use": {
+      const shown = claim.names.slice(0, 3).join(", ");
+      const more = claim.names.length > 3 ? ` and ${claim.names.length - 3} more` : "";
+      return `a container create using volume${claim.names.length > 1 ? "s" : ""} ${shown}${more}`;
     }
-  };
+    case "remove":
+      return `a delete of volume ${claim.name}`;
+    case "prune":
+      return "a volume prune";
+    default:
+      return "another request";
+  }
+}
+
+/**
+ * Claims for as long as `request`'s exchange lasts (or its connection).
+ * Undefined when the claim is in force at once; otherwise a promise that
+ * resolves once it is, or rejects with a 409 ProxyError.
+ */
+export function claimForExchange(holds: VolumeHolds, request: ProxyRequest, claim: VolumeClaim): Promise<void> | undefined {
+  const claimed = holds.claim(claim);
+  if (typeof claimed === "function") {
+    request.exchangeEnds.whenOver(request, claimed);
+    return undefined;
+  }
+  // A client that goes while its request waits stops the wait.
+  request.exchangeEnds.whenOver(request, claimed.cancel);
+  return claimed.granted.then((release) => request.exchangeEnds.whenOver(request, release));
 }

@@ -9,6 +9,7 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { ChunkedScanner } from "../protocol/chunked.js";
 import { findHeadEnd } from "../protocol/http-head.js";
+import { ExchangeEnds } from "../pipeline/exchange-ends.js";
 import type { ProxyRequest } from "../pipeline/proxy-request.js";
 import { RequestReader } from "../sources/request-reader.js";
 import { classifyRoute, type RouteKind } from "./routes.js";
@@ -162,6 +163,7 @@ async function readAll(parts: Buffer[]): Promise<Parsed[]> {
     log: pino({ level: "silent" }),
     maxHeaderBytes: 256 * 1024,
     sendContinue: () => {},
+    exchangeEnds: new ExchangeEnds(),
   });
   const results: Array<Promise<Parsed>> = [];
   const finished = new Promise<void>((resolve, reject) => {

@@ -29,6 +29,8 @@ export class DaemonSink {
   relay!: ResponseRelay;
   /** Called when a refusal closes the connection: nothing after it may be read. */
   onClosingRefusal: () => void = () => {};
+  /** Called when the daemon connection is closed, whoever closed it. */
+  onUpstreamClosed: () => void = () => {};
 
   pause(): void {
     this.upstream?.pause();
@@ -71,6 +73,9 @@ export class DaemonSink {
       }
       const upstream = this.connection();
       this.relay.expectUpstream(request);
+      // Handed to the daemon socket: the next request may go, or, for one
+      // that must be answered first, once it is.
+      const sent = request.answerBeforeNext ? () => request.exchangeEnds.whenOver(request, done) : done;
       // Head and the body bytes that came with it leave in one write, as the
       // client sent them: dockerd drops attach body bytes that arrive with the
       // head but feeds later ones to the container's stdin.
@@ -87,11 +92,11 @@ export class DaemonSink {
       if (request.rewrite.body) {
         if (request.rewrite.body.length > 0) upstream.write(request.rewrite.body);
         upstream.uncork();
-        done();
+        sent();
         return;
       }
       if (!body || request.bufferedBody !== undefined) {
-        done();
+        sent();
         return;
       }
       body.on("data", (chunk: Buffer) => {
@@ -102,7 +107,7 @@ export class DaemonSink {
       });
       body.once("end", () => {
         if (this.relay.hijacked) upstream.end();
-        done();
+        sent();
       });
       body.once("error", (error) => {
         // The client went away mid-body: the daemon must not act on half a request.
@@ -137,6 +142,7 @@ export class DaemonSink {
     });
     upstream.on("close", () => {
       this.closed = true;
+      this.onUpstreamClosed();
     });
     return upstream;
   }

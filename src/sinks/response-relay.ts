@@ -59,6 +59,8 @@ export class ResponseRelay {
   private status = 0;
   private bytesOut = 0;
   private upstreamPaused = false;
+  /** Set by discardFromNowOn(). */
+  private clientGone = false;
   /** While one daemon read is being relayed: the pieces to write, in order. */
   private gathered: Buffer[] | undefined;
   /** The client connection must end once the gathered pieces are written. */
@@ -95,6 +97,23 @@ export class ResponseRelay {
 
   expectUpstream(request: ProxyRequest): void {
     this.queue.push({ kind: "upstream", request });
+  }
+
+  /** The requests sent to the daemon and not answered yet, oldest first. */
+  owedRequests(): ProxyRequest[] {
+    const owed: ProxyRequest[] = [];
+    for (const pending of this.queue) if (pending.kind === "upstream") owed.push(pending.request);
+    return owed;
+  }
+
+  /**
+   * The client connection closed, but the daemon may still be carrying out
+   * a request it was sent, which the proxy must see to its end (see
+   * connection.ts): go on reading the daemon's answers and reporting each
+   * exchange, and write nothing.
+   */
+  discardFromNowOn(): void {
+    this.clientGone = true;
   }
 
   /**
@@ -380,6 +399,7 @@ export class ResponseRelay {
   }
 
   private send(bytes: Buffer): void {
+    if (this.clientGone) return;
     if (!this.client.write(bytes) && !this.upstreamPaused) {
       this.upstreamPaused = true;
       this.upstreamFlow.pause();

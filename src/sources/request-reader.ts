@@ -22,6 +22,7 @@ import { ChunkedScanner } from "../protocol/chunked.js";
 import { findHeadEnd } from "../protocol/http-head.js";
 import { parseRequestHead, type RequestHead } from "../protocol/request-head.js";
 import { classifyRoute } from "../routing/routes.js";
+import type { ExchangeEnds } from "../pipeline/exchange-ends.js";
 import type { ProxyRequest } from "../pipeline/proxy-request.js";
 
 export interface RequestReaderOptions {
@@ -31,6 +32,8 @@ export interface RequestReaderOptions {
   readonly maxHeaderBytes: number;
   /** Writes "100 Continue" to the client in response order. */
   readonly sendContinue: () => void;
+  /** The connection's registry of what to do when an exchange is over, shared by its requests. */
+  readonly exchangeEnds: ExchangeEnds;
 }
 
 type Mode =
@@ -237,6 +240,7 @@ export class RequestReader {
       rewrite: {},
       injection: {},
       sendContinue: this.options.sendContinue,
+      exchangeEnds: this.options.exchangeEnds,
     };
     if (body) {
       this.current = { request, body, mayHijack: route.mayHijack };
@@ -344,6 +348,7 @@ export class RequestReader {
       refusal: error,
       unframeable: true,
       sendContinue: this.options.sendContinue,
+      exchangeEnds: this.options.exchangeEnds,
     };
     this.subscriber?.next(request);
     this.finish();

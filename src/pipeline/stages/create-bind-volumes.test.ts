@@ -106,86 +106,132 @@ describe("create-bind-volumes", () => {
     expect(stage.process(request)).toBe(request);
   });
 
-  it("holds the names while it creates them, until the exchange is done", async () => {
+  it("holds the names while it creates them, until the exchange is over", async () => {
     const holds = new VolumeHolds();
-    const heldDuringCreate: boolean[] = [];
-    const stage = createBindVolumesStage(async (volume) => void heldDuringCreate.push(holds.isHeld(volume.name)), holds);
-    const body = '{"HostConfig":{"Binds":["a:/a","b:/b"]}}';
-    const request = testRequest(CREATE(body.length), body);
-    request.plan = { kind: "json-body", target: "container" };
-    request.injection.labels = LABELS;
-    request.bufferedBody = Buffer.from(body);
+    const usedDuringCreate: boolean[] = [];
+    const stage = createBindVolumesStage(async (volume) => void usedDuringCreate.push(holds.isUsed(volume.name)), holds);
+    const request = bindCreate("a", "b");
     await stage.process(request);
-    expect(heldDuringCreate).toEqual([true, true]);
-    expect(holds.isHeld("a") && holds.isHeld("b")).toBe(true);
-    request.onExchangeDone?.();
-    expect(holds.anyHeld).toBe(false);
+    expect(usedDuringCreate).toEqual([true, true]);
+    expect(holds.isUsed("a") && holds.isUsed("b")).toBe(true);
+    request.exchangeEnds.over(request);
+    expect(holds.size).toEqual({ inForce: 0, waiting: 0 });
+  });
+
+  it("waits until every earlier exchange on the connection is over before it holds or creates anything, then asks for an answer before the next request", async () => {
+    const holds = new VolumeHolds();
+    const created: string[] = [];
+    const stage = createBindVolumesStage(async (volume) => void created.push(volume.name), holds);
+    const request = bindCreate("a");
+    const second = { ...request, seq: 2 };
+    const processing = stage.process(second);
+    expect(await pending(processing)).toBe(true);
+    expect({ used: holds.isUsed("a"), created }).toEqual({ used: false, created: [] });
+    request.exchangeEnds.over(testRequest("GET /_ping HTTP/1.1\r\n\r\n", undefined, 1));
+    expect(await processing).toMatchObject({ answerBeforeNext: true });
+    expect({ used: holds.isUsed("a"), created }).toEqual({ used: true, created: ["a"] });
+  });
+
+  it("lets go of the names when the connection is gone while it creates them (the create will never be sent)", async () => {
+    const holds = new VolumeHolds();
+    let finishCreating!: () => void;
+    const stage = createBindVolumesStage(() => new Promise<void>((resolve) => (finishCreating = resolve)), holds);
+    const request = bindCreate("a");
+    const processing = stage.process(request);
+    expect(holds.isUsed("a")).toBe(true);
+    request.exchangeEnds.connectionGone();
+    expect(holds.isUsed("a")).toBe(false);
+    finishCreating();
+    await processing;
+    expect(holds.size).toEqual({ inForce: 0, waiting: 0 });
   });
 });
 
-describe("VolumeHolds and guard-held-volumes", () => {
-  it("keeps a hold for as long as it takes: no time limit (a create can wait at the daemon behind a slow request)", () => {
+/** A container create whose Binds name `names`, as it leaves the stages before create-bind-volumes. */
+function bindCreate(...names: string[]): ProxyRequest {
+  const body = JSON.stringify({ HostConfig: { Binds: names.map((name, index) => `${name}:/v${index}`) } });
+  const request = testRequest(CREATE(body.length), body);
+  request.plan = { kind: "json-body", target: "container" };
+  request.injection.labels = LABELS;
+  request.bufferedBody = Buffer.from(body);
+  return request;
+}
+
+/** Whether `result` is still pending after the microtasks queued now have run. */
+async function pending(result: unknown): Promise<boolean> {
+  let settled = false;
+  void Promise.resolve(result).then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  return !settled;
+}
+
+describe("guard-held-volumes with create-bind-volumes", () => {
+  const deleteOf = (target: string) => testRequest(`DELETE ${target} HTTP/1.1\r\nHost: d\r\n\r\n`);
+  const PRUNE_HEAD = "POST /volumes/prune HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+
+  it("a delete of a name a create uses (any API version, percent-encoded), or a prune, waits until the create's exchange is over", async () => {
+    const holds = new VolumeHolds();
+    const guard = guardHeldVolumesStage(holds);
+    const creating = bindCreate("cache");
+    await createBindVolumesStage(async () => {}, holds).process(creating);
+    const waiting = ["/volumes/cache", "/v1.41/volumes/cache?force=1", "/volumes/c%61che"].map((target) => guard.process(deleteOf(target)));
+    waiting.push(guard.process(testRequest(PRUNE_HEAD)));
+    for (const result of waiting) expect(await pending(result)).toBe(true);
+    const other = deleteOf("/volumes/other");
+    expect(guard.process(other), "another name goes at once").toBe(other);
+    creating.exchangeEnds.over(creating);
+    for (const result of waiting) expect(await pending(result)).toBe(false);
+    const passed = await Promise.all(waiting);
+    expect(passed.map((request) => request.refusal)).toEqual([undefined, undefined, undefined, undefined]);
+  });
+
+  it("a create needing a name that a delete or prune under way may remove waits for its answer before it creates anything", async () => {
+    const holds = new VolumeHolds();
+    const guard = guardHeldVolumesStage(holds);
+    const created: string[] = [];
+    const stage = createBindVolumesStage(async (volume) => void created.push(volume.name), holds);
+    const deleting = guard.process(deleteOf("/volumes/cache")) as ProxyRequest;
+    const firstCreate = bindCreate("cache");
+    const afterDelete = stage.process(firstCreate);
+    expect(await pending(afterDelete)).toBe(true);
+    expect(created).toEqual([]);
+    deleting.exchangeEnds.over(deleting);
+    await afterDelete;
+    expect(created).toEqual(["cache"]);
+    firstCreate.exchangeEnds.over(firstCreate);
+    const pruning = guard.process(testRequest(PRUNE_HEAD)) as ProxyRequest;
+    const afterPrune = stage.process(bindCreate("cache"));
+    expect(await pending(afterPrune)).toBe(true);
+    pruning.exchangeEnds.over(pruning);
+    await afterPrune;
+    expect(created).toEqual(["cache", "cache"]);
+  });
+
+  it("refuses with 409 a request that waited past the limit; the daemon never sees it", async () => {
     vi.useFakeTimers();
     try {
-      const holds = new VolumeHolds();
-      const release = holds.hold(["slow"]);
-      holds.removal("going");
-      vi.advanceTimersByTime(24 * 60 * 60_000);
-      expect(holds.isHeld("slow")).toBe(true);
-      expect(holds.beingRemoved(["going"])).toBe("going");
-      release();
-      expect(holds.isHeld("slow")).toBe(false);
+      const holds = new VolumeHolds(5_000);
+      const stage = createBindVolumesStage(async () => {}, holds);
+      await stage.process(bindCreate("cache"));
+      const prune = guardHeldVolumesStage(holds).process(testRequest(PRUNE_HEAD));
+      const outcome = Promise.resolve(prune).catch((error: unknown) => error);
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(await outcome).toMatchObject({ code: "DCP_VOLUME_HELD", status: 409 });
     } finally {
       vi.useRealTimers();
     }
   });
 
-  const deleteOf = (target: string) => testRequest(`DELETE ${target} HTTP/1.1\r\nHost: d\r\n\r\n`);
-
-  it("refuses deletes of held names (any API version, percent-encoded) and prunes with 409, until released", () => {
+  it("compares methods exactly, as the daemon's router does: a lower-case delete claims nothing", async () => {
     const holds = new VolumeHolds();
-    const guard = guardHeldVolumesStage(holds);
-    const release = holds.hold(["cache", "cache"]);
-    const second = holds.hold(["cache"]);
-    for (const target of ["/volumes/cache", "/v1.41/volumes/cache?force=1", "/volumes/c%61che"]) {
-      expect(() => guard.process(deleteOf(target)), target).toThrow(expect.objectContaining({ code: "DCP_VOLUME_HELD", status: 409 }));
-    }
-    expect(() => guard.process(testRequest("POST /volumes/prune HTTP/1.1\r\nContent-Length: 0\r\n\r\n"))).toThrow(
-      expect.objectContaining({ code: "DCP_VOLUME_HELD" }),
-    );
-    const other = deleteOf("/volumes/other");
-    expect(guard.process(other)).toBe(other);
-    release();
-    release(); // a second call changes nothing
-    expect(holds.isHeld("cache")).toBe(true); // still held by the second create
-    second();
-    const free = deleteOf("/volumes/cache");
-    expect(guard.process(free)).toBe(free);
+    await createBindVolumesStage(async () => {}, holds).process(bindCreate("cache"));
+    const request = testRequest("delete /volumes/cache HTTP/1.1\r\n\r\n");
+    expect(guardHeldVolumesStage(holds).process(request)).toBe(request);
+    expect(holds.size).toEqual({ inForce: 1, waiting: 0 });
   });
-
-  it("notes deletes and prunes it lets through; a create needing such a name is refused (409) until they are answered", async () => {
-    const holds = new VolumeHolds();
-    const guard = guardHeldVolumesStage(holds);
-    const stage = createBindVolumesStage(async () => {}, holds);
-    const create = () => {
-      const body = '{"HostConfig":{"Binds":["cache:/c"]}}';
-      const request = testRequest(CREATE(body.length), body);
-      request.plan = { kind: "json-body", target: "container" };
-      request.injection.labels = LABELS;
-      request.bufferedBody = Buffer.from(body);
-      return request;
-    };
-    const deleting = guard.process(deleteOf("/volumes/cache")) as ProxyRequest;
-    expect(() => stage.process(create())).toThrow(expect.objectContaining({ code: "DCP_VOLUME_HELD", status: 409 }));
-    deleting.onExchangeDone?.();
-    const pruning = guard.process(testRequest("POST /volumes/prune HTTP/1.1\r\nContent-Length: 0\r\n\r\n")) as ProxyRequest;
-    expect(() => stage.process(create())).toThrow(expect.objectContaining({ code: "DCP_VOLUME_HELD" }));
-    pruning.onExchangeDone?.();
-    await expect(stage.process(create())).resolves.toBeDefined();
-    // Methods as the daemon's router compares them: "delete" removes nothing there.
-    expect((guard.process(testRequest("delete /volumes/other HTTP/1.1\r\n\r\n")) as ProxyRequest).onExchangeDone).toBeUndefined();
-  });
-
 });
 
 describe("volumeCreator", () => {

@@ -14,8 +14,10 @@
  *
  * Until the daemon has answered the create, nothing uses those volumes, so
  * a delete or prune could remove one and the daemon would make it again,
- * unlabelled: the names are held meanwhile, and guard-held-volumes refuses
- * deletes and prunes of them that come through this proxy.
+ * unlabelled: the names are held meanwhile, and deletes and prunes of them
+ * that come through this proxy wait for the create's answer
+ * (guard-held-volumes). A create whose names a delete or prune under way
+ * may remove waits for that one's answer before it makes anything.
  *
  * Not covered, and documented: anonymous volumes (no name to create ahead),
  * and deletes that do not come through this proxy during that time.
@@ -26,7 +28,7 @@ import { type BindVolume, namedBindVolumes } from "../../rewrite/bind-volumes.js
 import { parseJson } from "../../rewrite/json-document.js";
 import type { ProxyRequest } from "../proxy-request.js";
 import type { Stage } from "../stage.js";
-import type { VolumeHolds } from "../volume-holds.js";
+import { claimForExchange, type VolumeHolds } from "../volume-holds.js";
 
 /** Creates one volume with labels; resolves when it exists (new or not), rejects with a ProxyError. */
 export type VolumeCreator = (volume: BindVolume, labels: ReadonlyMap<string, string>) => Promise<void>;
@@ -46,18 +48,36 @@ export function createBindVolumesStage(createVolume: VolumeCreator, holds: Volum
       if (document.kind !== "object") return request; // serialize already refused anything else
       const volumes = namedBindVolumes(document);
       if (volumes.length === 0) return request;
-      // Held until the create is answered: deletes and prunes through this
-      // proxy cannot remove them in between. A delete or prune already on its
-      // way could still run after the volume is made: wait for its answer.
-      const names = volumes.map((volume) => volume.name);
-      const removed = holds.beingRemoved(names);
-      if (removed !== undefined) {
-        throw new RewriteError("DCP_VOLUME_HELD", `a removal of ${removed} is under way through this proxy; try the create again`, 409);
-      }
-      request.onExchangeDone = holds.hold(names);
-      return createAll(volumes, labels, createVolume).then(() => request);
+      const prepare = () => prepareVolumes(request, volumes, labels, createVolume, holds);
+      const earlier = request.exchangeEnds.earlierOver(request);
+      return earlier === undefined ? prepare() : earlier.then(prepare);
     },
   };
+}
+
+/**
+ * Runs once every earlier request on the connection is answered, so that the
+ * create reaches a daemon connection with nothing queued before it: its
+ * volumes are held only for the time the daemon takes to create it, and
+ * when the client goes the proxy knows which create the daemon may be
+ * running (connection.ts reads that answer before it lets go).
+ */
+async function prepareVolumes(
+  request: ProxyRequest,
+  volumes: readonly BindVolume[],
+  labels: ReadonlyMap<string, string>,
+  createVolume: VolumeCreator,
+  holds: VolumeHolds,
+): Promise<ProxyRequest> {
+  // Held until the create is answered: deletes and prunes through this
+  // proxy cannot remove them in between. A delete or prune already on its
+  // way could still run after the volume is made: wait for its answer first.
+  const waiting = claimForExchange(holds, request, { kind: "use", names: volumes.map((volume) => volume.name) });
+  if (waiting !== undefined) await waiting;
+  await createAll(volumes, labels, createVolume);
+  // And nothing follows it to the daemon until it is answered.
+  request.answerBeforeNext = true;
+  return request;
 }
 
 /**

@@ -1,0 +1,164 @@
+// The connection's end of life while the daemon may still be carrying out a
+// request it was sent. A stand-in daemon (fault injection: the test decides
+// when it answers a container create) shows what the proxy sends it and when.
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { type ConnectionHandle, handleConnection } from "./connection.js";
+import { daemonClient } from "./daemon-client.js";
+import { defaultStages } from "./pipeline/default-stages.js";
+import type { Exchange } from "./sinks/response-relay.js";
+
+interface StandInDaemon {
+  readonly path: string;
+  /** Every request line received, in order. */
+  readonly received: string[];
+  /** Answers the container create it holds back. */
+  answerCreate(): void;
+  close(): Promise<void>;
+}
+
+/** Answers volume creates and deletes at once, container creates when told to. */
+async function standInDaemon(path: string): Promise<StandInDaemon> {
+  const received: string[] = [];
+  const heldCreates: Array<() => void> = [];
+  const server = createServer((socket) => {
+    // Records each request as soon as it has arrived whole (as a daemon that
+    // reads ahead would see it), and answers them in order.
+    let buffer = Buffer.alloc(0);
+    const queue: string[] = [];
+    let answering = false;
+    const answerNext = () => {
+      const line = queue.shift();
+      if (line === undefined) {
+        answering = false;
+        return;
+      }
+      answering = true;
+      const answer = (status: string, body: string) => {
+        socket.write(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        answerNext();
+      };
+      if (line.startsWith("POST /volumes/create")) answer("201 Created", "{}");
+      else if (line.startsWith("DELETE /volumes/")) answer("204 No Content", "");
+      else if (line.startsWith("POST /containers/create")) heldCreates.push(() => answer("201 Created", '{"Id":"c1","Warnings":[]}'));
+      else answer("404 Not Found", '{"message":"not here"}');
+    };
+    socket.on("data", (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      for (;;) {
+        const headEnd = buffer.indexOf("\r\n\r\n");
+        if (headEnd < 0) break;
+        const head = buffer.subarray(0, headEnd).toString("latin1");
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buffer.length < headEnd + 4 + length) break;
+        buffer = buffer.subarray(headEnd + 4 + length);
+        const line = head.split("\r\n")[0]!;
+        received.push(line);
+        queue.push(line);
+      }
+      if (!answering) answerNext();
+    });
+    socket.on("error", () => {});
+  });
+  await listen(server, path);
+  return {
+    path,
+    received,
+    answerCreate: () => heldCreates.shift()?.(),
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+function listen(server: Server, path: string): Promise<void> {
+  return new Promise((resolve) => server.listen(path, resolve));
+}
+
+async function until(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function send(path: string, request: string): Socket {
+  const socket = connect({ path });
+  socket.on("error", () => {});
+  socket.write(request);
+  return socket;
+}
+
+describe("a client connection that closes while the daemon carries out a request whose volume names are held", () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  /** A stand-in daemon and a proxy in front of it, with the default stages. */
+  async function proxyAndDaemon() {
+    const dir = mkdtempSync(join(tmpdir(), "dcp-connection-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const daemon = await standInDaemon(join(dir, "daemon.sock"));
+    cleanups.push(() => daemon.close());
+    const stages = defaultStages({ labels: new Map([["Created-Via", "test"]]), maxBodyBytes: 1 << 20, daemon: daemonClient(daemon.path) });
+    const proxy = { path: join(dir, "proxy.sock"), handles: [] as ConnectionHandle[], exchanges: [] as Exchange[], ended: 0 };
+    let nextId = 0;
+    const server = createServer({ allowHalfOpen: true }, (socket) => {
+      const log = pino({ level: "silent" });
+      handleConnection(socket, { id: ++nextId, dockerSocket: daemon.path, stages, maxHeaderBytes: 64 * 1024, log }, (handle) => {
+        proxy.handles.push(handle);
+        return () => {};
+      }).subscribe({ next: (exchange) => proxy.exchanges.push(exchange), complete: () => proxy.ended++ });
+    });
+    await listen(server, proxy.path);
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    return { daemon, proxy };
+  }
+
+  const create = (binds: string[]) => {
+    const body = JSON.stringify({ Image: "busybox", HostConfig: { Binds: binds } });
+    return `POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  };
+
+  it("keeps the names held, reading on, until the daemon has answered; then lets go and ends the connection", async () => {
+    const { daemon, proxy } = await proxyAndDaemon();
+    const client = send(proxy.path, create(["cache:/c"]));
+    cleanups.push(() => void client.destroy());
+    await until("the create at the daemon", () => daemon.received.some((line) => line.startsWith("POST /containers/create")));
+    // The proxy closes the client connection (as at shutdown, or when a write to it fails).
+    proxy.handles[0]!.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // A delete of the held name, on another connection: it waits for the create's answer.
+    const deleter = send(proxy.path, "DELETE /volumes/cache HTTP/1.1\r\nHost: d\r\n\r\n");
+    cleanups.push(() => void deleter.destroy());
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(daemon.received.filter((line) => line.startsWith("DELETE"))).toEqual([]);
+    expect(proxy.ended).toBe(0);
+
+    daemon.answerCreate();
+    await until("the delete at the daemon", () => daemon.received.some((line) => line.startsWith("DELETE /volumes/cache")));
+    await until("the first connection's end", () => proxy.ended === 1);
+    // The create's exchange was seen to its end (and logged as the daemon answered it).
+    expect(proxy.exchanges.find((exchange) => exchange.request.connectionId === 1)?.status).toBe(201);
+  });
+
+  it("sends a create with named volumes alone: its volumes are made after every earlier answer, and nothing follows it before its own", async () => {
+    const { daemon, proxy } = await proxyAndDaemon();
+    const client = send(proxy.path, create([]) + create(["cache:/c"]) + "GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n");
+    cleanups.push(() => void client.destroy());
+    await until("the first create at the daemon", () => daemon.received.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(daemon.received, "the volume waits for the first create's answer").toEqual(["POST /containers/create HTTP/1.1"]);
+    daemon.answerCreate();
+    await until("the second create at the daemon", () => daemon.received.length === 3);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(daemon.received.slice(1), "the ping waits for the second create's answer").toEqual(["POST /volumes/create HTTP/1.1", "POST /containers/create HTTP/1.1"]);
+    daemon.answerCreate();
+    await until("the ping at the daemon", () => daemon.received.length === 4);
+    expect(daemon.received[3]).toBe("GET /_ping HTTP/1.1");
+  });
+});
