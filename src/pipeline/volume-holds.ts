@@ -4,9 +4,9 @@
  * before the create has made the container use it. Otherwise the daemon
  * would make the volume again for the container, without labels.
  *
- * Three kinds of claims, each kept until its request's exchange is over or
- * its client connection is gone (exchange-ends.ts). There is no time limit
- * on a claim: a request can wait at the daemon behind a slow one for as
+ * Three kinds of claims, each kept until its request's exchange is over
+ * (exchange-ends.ts: the daemon's answer; for a request that was never
+ * sent, its client connection's end). There is no time limit on a claim: a request can wait at the daemon behind a slow one for as
  * long as the client likes, and a claim that lapsed meanwhile would let a
  * delete through.
  * - use: names created ahead of a container create not answered yet.
@@ -69,12 +69,12 @@ export class VolumeHolds {
     waiter.timer = setTimeout(() => {
       const blocker = this.conflictInForce(claim) ?? this.firstWaiterConflicting(claim);
       const waited = `${describe(claim)} waited ${this.waitLimitMs / 1000} s for ${describe(blocker)} through this proxy`;
-      this.dropWaiter(waiter, new RewriteError("DCP_VOLUME_HELD", `${waited}; try again`, 409));
+      this.dropWaiter(waiter, () => new RewriteError("DCP_VOLUME_HELD", `${waited}; try again`, 409));
     }, this.waitLimitMs);
     this.waiting.push(waiter);
     return {
       granted,
-      cancel: () => this.dropWaiter(waiter, new RewriteError("DCP_VOLUME_HELD", `${describe(claim)} stopped waiting: its client is gone`, 409)),
+      cancel: () => this.dropWaiter(waiter, () => new RewriteError("DCP_VOLUME_HELD", `${describe(claim)} stopped waiting: its client is gone`, 409)),
     };
   }
 
@@ -114,12 +114,12 @@ export class VolumeHolds {
     }
   }
 
-  private dropWaiter(waiter: Waiter, error: RewriteError): void {
+  private dropWaiter(waiter: Waiter, refusal: () => RewriteError): void {
     const index = this.waiting.indexOf(waiter);
     if (index < 0) return; // granted, refused or cancelled already
     this.waiting.splice(index, 1);
     clearTimeout(waiter.timer);
-    waiter.refuse(error);
+    waiter.refuse(refusal());
     // Waiters behind it may have waited for it only.
     this.grantWaiters();
   }
