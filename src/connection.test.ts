@@ -16,21 +16,30 @@ interface StandInDaemon {
   readonly path: string;
   /** Every request line received, in order. */
   readonly received: string[];
-  /** Answers the container create it holds back. */
-  answerCreate(): void;
+  /** Answers the oldest request it holds back. */
+  answerHeld(): void;
   close(): Promise<void>;
 }
 
-/** Answers volume creates and deletes at once, container creates when told to. */
+const HOLD_BACK = /^(POST \/containers\/create|POST \/volumes\/prune|POST \/containers\/\w+\/wait)/;
+
+/**
+ * Answers volume creates and deletes at once; container creates, volume
+ * prunes and waits when told to (answerHeld); `GET /_ping?close` with
+ * `Connection: close`, and then closes the connection, as Go does.
+ */
 async function standInDaemon(path: string): Promise<StandInDaemon> {
   const received: string[] = [];
-  const heldCreates: Array<() => void> = [];
+  const held: Array<() => void> = [];
+  const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     // Records each request as soon as it has arrived whole (as a daemon that
     // reads ahead would see it), and answers them in order.
+    sockets.add(socket);
     let buffer = Buffer.alloc(0);
     const queue: string[] = [];
     let answering = false;
+    let ended = false;
     const answerNext = () => {
       const line = queue.shift();
       if (line === undefined) {
@@ -38,16 +47,23 @@ async function standInDaemon(path: string): Promise<StandInDaemon> {
         return;
       }
       answering = true;
-      const answer = (status: string, body: string) => {
-        socket.write(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-        answerNext();
+      const answer = (status: string, body: string, close = false) => {
+        const connection = close ? "Connection: close\r\n" : "";
+        socket.write(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\n${connection}Content-Length: ${body.length}\r\n\r\n${body}`);
+        if (!close) return answerNext();
+        // As Go does after `Connection: close`: half-closes, reads no further request, closes a moment later.
+        ended = true;
+        socket.end();
+        setTimeout(() => socket.destroy(), 100);
       };
       if (line.startsWith("POST /volumes/create")) answer("201 Created", "{}");
       else if (line.startsWith("DELETE /volumes/")) answer("204 No Content", "");
-      else if (line.startsWith("POST /containers/create")) heldCreates.push(() => answer("201 Created", '{"Id":"c1","Warnings":[]}'));
+      else if (line.startsWith("GET /_ping?close")) answer("200 OK", "OK", true);
+      else if (HOLD_BACK.test(line)) held.push(() => answer("200 OK", '{"Id":"c1","Warnings":[]}'));
       else answer("404 Not Found", '{"message":"not here"}');
     };
     socket.on("data", (chunk: Buffer) => {
+      if (ended) return;
       buffer = Buffer.concat([buffer, chunk]);
       for (;;) {
         const headEnd = buffer.indexOf("\r\n\r\n");
@@ -68,8 +84,12 @@ async function standInDaemon(path: string): Promise<StandInDaemon> {
   return {
     path,
     received,
-    answerCreate: () => heldCreates.shift()?.(),
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    answerHeld: () => held.shift()?.(),
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -115,7 +135,8 @@ describe("a client connection that closes while the daemon carries out a request
       }).subscribe({ next: (exchange) => proxy.exchanges.push(exchange), complete: () => proxy.ended++ });
     });
     await listen(server, proxy.path);
-    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    // Not waiting for its connections: the test clients are gone, the stand-in daemon closes next.
+    cleanups.push(() => void server.close());
     return { daemon, proxy };
   }
 
@@ -139,11 +160,11 @@ describe("a client connection that closes while the daemon carries out a request
     expect(daemon.received.filter((line) => line.startsWith("DELETE"))).toEqual([]);
     expect(proxy.ended).toBe(0);
 
-    daemon.answerCreate();
+    daemon.answerHeld();
     await until("the delete at the daemon", () => daemon.received.some((line) => line.startsWith("DELETE /volumes/cache")));
     await until("the first connection's end", () => proxy.ended === 1);
     // The create's exchange was seen to its end (and logged as the daemon answered it).
-    expect(proxy.exchanges.find((exchange) => exchange.request.connectionId === 1)?.status).toBe(201);
+    expect(proxy.exchanges.find((exchange) => exchange.request.connectionId === 1)?.status).toBe(200);
   });
 
   it("sends a create with named volumes alone: its volumes are made after every earlier answer, and nothing follows it before its own", async () => {
@@ -153,12 +174,56 @@ describe("a client connection that closes while the daemon carries out a request
     await until("the first create at the daemon", () => daemon.received.length === 1);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(daemon.received, "the volume waits for the first create's answer").toEqual(["POST /containers/create HTTP/1.1"]);
-    daemon.answerCreate();
+    daemon.answerHeld();
     await until("the second create at the daemon", () => daemon.received.length === 3);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(daemon.received.slice(1), "the ping waits for the second create's answer").toEqual(["POST /volumes/create HTTP/1.1", "POST /containers/create HTTP/1.1"]);
-    daemon.answerCreate();
+    daemon.answerHeld();
     await until("the ping at the daemon", () => daemon.received.length === 4);
     expect(daemon.received[3]).toBe("GET /_ping HTTP/1.1");
+  });
+
+  const PRUNE = "POST /volumes/prune HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n";
+  const lines = (daemon: StandInDaemon, start: string) => daemon.received.filter((line) => line.startsWith(start));
+
+  it("a prune at the daemon holds up a create's volumes on another connection until it is answered; two prunes end separately", async () => {
+    const { daemon, proxy } = await proxyAndDaemon();
+    const first = send(proxy.path, PRUNE);
+    const second = send(proxy.path, PRUNE);
+    cleanups.push(() => void first.destroy(), () => void second.destroy());
+    await until("both prunes at the daemon", () => lines(daemon, "POST /volumes/prune").length === 2);
+    const creator = send(proxy.path, create(["cache:/c"]));
+    cleanups.push(() => void creator.destroy());
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(lines(daemon, "POST /volumes/create")).toEqual([]);
+    // One prune answered (dockerd answers a second prune at once: "a prune operation is already running"): the other still runs.
+    daemon.answerHeld();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(lines(daemon, "POST /volumes/create"), "the other prune may still remove the volume").toEqual([]);
+    daemon.answerHeld();
+    await until("the create's volume at the daemon", () => lines(daemon, "POST /volumes/create").length === 1);
+  });
+
+  it("a delete or prune claims only at its turn: queued behind a slow request on its connection, it holds up no one", async () => {
+    const { daemon, proxy } = await proxyAndDaemon();
+    const slow = send(proxy.path, "POST /containers/sleeper/wait HTTP/1.1\r\nHost: d\r\n\r\n" + PRUNE);
+    cleanups.push(() => void slow.destroy());
+    await until("the wait at the daemon", () => lines(daemon, "POST /containers/sleeper/wait").length === 1);
+    const creator = send(proxy.path, create(["cache:/c"]));
+    cleanups.push(() => void creator.destroy());
+    await until("the create's volume at the daemon", () => lines(daemon, "POST /volumes/create").length === 1);
+    expect(lines(daemon, "POST /volumes/prune"), "the prune waits for the wait's answer").toEqual([]);
+  });
+
+  it("a daemon that closes the connection (Connection: close) ends the holds of requests that can no longer reach it", async () => {
+    const { daemon, proxy } = await proxyAndDaemon();
+    // The client keeps its side open after the pipelined create.
+    const client = send(proxy.path, "GET /_ping?close HTTP/1.1\r\nHost: d\r\n\r\n" + create(["cache:/c"]));
+    cleanups.push(() => void client.destroy());
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(lines(daemon, "POST /containers/create"), "the create cannot follow the close").toEqual([]);
+    const deleter = send(proxy.path, "DELETE /volumes/cache HTTP/1.1\r\nHost: d\r\n\r\n");
+    cleanups.push(() => void deleter.destroy());
+    await until("the delete at the daemon", () => lines(daemon, "DELETE /volumes/cache").length === 1, 2_000);
   });
 });

@@ -113,8 +113,17 @@ export function handleConnection(
       }
       closeIfIdle();
     });
-    sink.onUpstreamClosed = () => {
-      if (draining) finish();
+    sink.onUpstreamDone = () => {
+      if (draining) {
+        finish();
+        return;
+      }
+      // The daemon is done with this connection: it ends or closes it only
+      // once its handlers have returned, and reads no further request (after
+      // `Connection: close`, Go half-closes and stops reading). No request
+      // still in the stages, or read later, will be carried out, so what
+      // they hold ends now, and they claim nothing more.
+      exchangeEnds.connectionGone();
     };
 
     client.on("error", (error: NodeJS.ErrnoException) => log.debug({ err: error.code ?? error.message }, "client socket error"));

@@ -157,4 +157,19 @@ describe("VolumeHolds", () => {
     deleteDone();
     expect(holds.size).toEqual({ inForce: 0, waiting: 0 });
   });
+
+  it("two equal claims in force are two: the first release leaves the second prune's claim in force", async () => {
+    const holds = new VolumeHolds();
+    const prune = { kind: "prune" } as const;
+    const firstDone = inForce(holds.claim(prune));
+    const secondDone = inForce(holds.claim(prune));
+    const log: string[] = [];
+    const create = track(log, "create", waits(holds.claim(use("a"))));
+    firstDone();
+    await Promise.resolve();
+    expect(log).toEqual([]);
+    secondDone();
+    await create;
+    expect(log).toEqual(["create granted"]);
+  });
 });

@@ -46,6 +46,11 @@ export interface WaitingClaim {
 /** Long enough for any exchange that holds volumes to finish (a prune of big volumes takes seconds), short of client timeouts. */
 export const DEFAULT_WAIT_LIMIT_MS = 30_000;
 
+/** One claim in force. Its own object: two equal claims (two prunes) are two entries, each ended by its own release. */
+interface InForce {
+  readonly claim: VolumeClaim;
+}
+
 interface Waiter {
   readonly claim: VolumeClaim;
   readonly grant: (release: Release) => void;
@@ -54,7 +59,7 @@ interface Waiter {
 }
 
 export class VolumeHolds {
-  private readonly inForce = new Set<VolumeClaim>();
+  private readonly inForce = new Set<InForce>();
   private readonly waiting: Waiter[] = [];
 
   constructor(private readonly waitLimitMs = DEFAULT_WAIT_LIMIT_MS) {}
@@ -80,7 +85,7 @@ export class VolumeHolds {
 
   /** Whether `name` is used by a create in force (for tests and logs). */
   isUsed(name: string): boolean {
-    for (const claim of this.inForce) if (claim.kind === "use" && claim.names.includes(name)) return true;
+    for (const { claim } of this.inForce) if (claim.kind === "use" && claim.names.includes(name)) return true;
     return false;
   }
 
@@ -90,12 +95,13 @@ export class VolumeHolds {
   }
 
   private enforce(claim: VolumeClaim): Release {
-    this.inForce.add(claim);
+    const entry: InForce = { claim };
+    this.inForce.add(entry);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.inForce.delete(claim);
+      this.inForce.delete(entry);
       this.grantWaiters();
     };
   }
@@ -125,7 +131,7 @@ export class VolumeHolds {
   }
 
   private conflictInForce(claim: VolumeClaim): VolumeClaim | undefined {
-    for (const other of this.inForce) if (conflicts(claim, other)) return other;
+    for (const { claim: other } of this.inForce) if (conflicts(claim, other)) return other;
     return undefined;
   }
 
@@ -177,7 +183,8 @@ export function claimForExchange(holds: VolumeHolds, request: ProxyRequest, clai
     request.exchangeEnds.whenOver(request, claimed);
     return undefined;
   }
-  // A client that goes while its request waits stops the wait.
+  // A client connection that closes while its request waits stops the wait.
+  // (Not the end of the client's input: it may still read the answer.)
   request.exchangeEnds.whenOver(request, claimed.cancel);
   return claimed.granted.then((release) => request.exchangeEnds.whenOver(request, release));
 }

@@ -29,8 +29,8 @@ export class DaemonSink {
   relay!: ResponseRelay;
   /** Called when a refusal closes the connection: nothing after it may be read. */
   onClosingRefusal: () => void = () => {};
-  /** Called when the daemon connection is closed, whoever closed it. */
-  onUpstreamClosed: () => void = () => {};
+  /** Called when the daemon will send nothing more on this connection: it ended or closed it, or the connection failed. */
+  onUpstreamDone: () => void = () => {};
 
   pause(): void {
     this.upstream?.pause();
@@ -130,7 +130,10 @@ export class DaemonSink {
     upstream.setNoDelay(true);
     this.upstream = upstream;
     upstream.on("data", (chunk: Buffer) => this.relay.onUpstreamData(chunk));
-    upstream.on("end", () => this.relay.onUpstreamEnd());
+    upstream.on("end", () => {
+      this.relay.onUpstreamEnd();
+      this.onUpstreamDone();
+    });
     upstream.on("error", (error: NodeJS.ErrnoException) => {
       const unreachable = !upstream.readyState || upstream.connecting || error.code === "ENOENT" || error.code === "ECONNREFUSED";
       const failure = unreachable
@@ -142,7 +145,7 @@ export class DaemonSink {
     });
     upstream.on("close", () => {
       this.closed = true;
-      this.onUpstreamClosed();
+      this.onUpstreamDone();
     });
     return upstream;
   }

@@ -1138,32 +1138,30 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     }
   });
 
-  it("a create waits while a delete of its volume is on its way on another connection, queued behind a slow request, so the delete cannot run after the volume is made", async () => {
+  it("a delete queued behind a slow request on its connection claims its volume only at its turn: a create meanwhile is not held up, and the delete then meets the volume in use", async () => {
     const sleeper = (JSON.parse((await dockerApi(socket(), "POST", "/containers/create", { Image: BUSYBOX_IMAGE, Cmd: ["sleep", "2"] })).body) as { Id: string }).Id;
     await dockerApi(socket(), "POST", `/containers/${sleeper}/start`);
-    // Made directly, unlabelled: the proxy's create of it would change nothing.
-    await dockerApi(socket(), "POST", "/volumes/create", { Name: "adv-queued" });
     const body = JSON.stringify({ Image: BUSYBOX_IMAGE, Cmd: ["true"], HostConfig: { Binds: ["adv-queued:/q"] } });
     const deleter = await RawConnection.open(proxy.socketPath);
     const order: string[] = [];
     let containerId: string | undefined;
     try {
-      // One write: the daemon runs the delete only after the wait.
+      // One write: the delete goes to the daemon only after the wait's answer.
       deleter.write(`POST /containers/${sleeper}/wait HTTP/1.1\r\nHost: d\r\n\r\nDELETE /volumes/adv-queued HTTP/1.1\r\nHost: d\r\n\r\n`);
       const deleting = (async () => {
         await deleter.readResponse({ timeoutMs: 30_000 });
         const answer = await deleter.readResponse({ timeoutMs: 30_000 });
         order.push(`delete ${answer.status}`);
+        return answer;
       })();
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const creating = sendRaw(proxy.socketPath, createRequest(body), 30_000).then((answer) => {
-        order.push(`create ${answer.status}`);
-        return answer;
-      });
-      const [created] = await Promise.all([creating, deleting]);
-      // The unlabelled volume is gone before the create; the create made it again, through the proxy, labelled.
-      expect(order).toEqual(["delete 204", "create 201"]);
+      const created = await sendRaw(proxy.socketPath, createRequest(body), 30_000);
+      order.push(`create ${created.status}`);
       containerId = (JSON.parse(created.text) as { Id: string }).Id;
+      const deleted = await deleting;
+      expect(order).toEqual(["create 201", "delete 409"]);
+      // The daemon's own answer: the new container uses the volume.
+      expect(deleted.headers["x-docker-ci-proxy-error"]).toBeUndefined();
       expect(await volumeLabels(socket(), "adv-queued")).toMatchObject(INJECTED);
     } finally {
       deleter.close();
@@ -1173,7 +1171,7 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     }
   });
 
-  it("a volume prune and a create with named volumes that meet both succeed: the later one waits for the earlier one's answer", async () => {
+  it("a volume prune and a create with named volumes that meet both succeed: a prune waits for a create under way, and a prune still queued behind a slow request holds up no one", async () => {
     // A prune that can remove nothing of anyone else's; the proxy orders every prune alike.
     const prune = { method: "POST", target: `/volumes/prune?filters=${encodeURIComponent('{"label":["dcp.test.prune-race"]}')}`, headers: [] as Array<[string, string]> };
     const names = ["adv-meet", ...Array.from({ length: 120 }, (_, i) => `adv-meet-${i}`)];
@@ -1191,7 +1189,7 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
       const created = await creating;
       if (created.status === 201) ids.push((JSON.parse(created.text) as { Id: string }).Id);
       expect(order).toEqual(["create 201", "prune 200"]);
-      // A create that arrives while a prune is on its way (queued behind a slow request) waits for the prune.
+      // A prune queued behind a slow request on its connection claims only at its turn: a create meanwhile goes on.
       order.length = 0;
       await dockerApi(socket(), "POST", `/containers/${sleeper}/start`);
       pruner.write(`POST /containers/${sleeper}/wait HTTP/1.1\r\nHost: d\r\n\r\n${prune.method} ${prune.target} HTTP/1.1\r\nHost: d\r\n\r\n`);
@@ -1204,13 +1202,54 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
       order.push(`create ${second.status}`);
       if (second.status === 201) ids.push((JSON.parse(second.text) as { Id: string }).Id);
       await pruning;
-      expect(order).toEqual(["prune 200", "create 201"]);
+      expect(order).toEqual(["create 201", "prune 200"]);
       expect(await volumeLabels(socket(), "adv-meet-late")).toMatchObject(INJECTED);
     } finally {
       pruner.close();
       for (const id of ids) await dockerApi(socket(), "DELETE", `/containers/${id}`);
       await dockerApi(socket(), "DELETE", `/containers/${sleeper}?force=1`);
       for (const name of [...names, "adv-meet-late"]) await dockerApi(socket(), "DELETE", `/volumes/${name}`);
+    }
+  });
+
+  it("two prunes at once each hold their own claim: the daemon's quick 409 to the second does not free the volumes the first may still remove", async () => {
+    // The first prune takes a while over many volumes; dockerd answers a second one at once
+    // with 409 "a prune operation is already running". A create with those volumes must wait for
+    // the first prune's answer: else it removes volumes the proxy just made and the daemon makes
+    // them again for the container, unlabelled (found by an audit: 39-56 of 300, 4 runs of 4).
+    // How far the first prune has got when the create comes is up to the daemon: with the bug
+    // back, this test failed 1 run in 3 here; src/connection.test.ts shows the claims exactly,
+    // against a stand-in daemon. This one shows the fix against the real one.
+    const count = 600;
+    const names = Array.from({ length: count }, (_, i) => `adv-pair-${i}`);
+    const filter = encodeURIComponent('{"label":["dcp.test.prune-pair=1"]}');
+    const prune = { method: "POST", target: `/volumes/prune?filters=${filter}`, headers: [] as Array<[string, string]> };
+    let containerId: string | undefined;
+    try {
+      for (let start = 0; start < count; start += 30) {
+        await Promise.all(names.slice(start, start + 30).map((name) => dockerApi(socket(), "POST", "/volumes/create", { Name: name, Labels: { "dcp.test.prune-pair": "1" } })));
+      }
+      const first = sendRaw(proxy.socketPath, prune, 60_000);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const second = await sendRaw(proxy.socketPath, prune, 60_000);
+      // The create arrives while the first prune is still under way: it must wait for its answer.
+      const body = JSON.stringify({ Image: BUSYBOX_IMAGE, Cmd: ["true"], HostConfig: { Binds: names.map((name, i) => `${name}:/p${i}`) } });
+      const created = await sendRaw(proxy.socketPath, createRequest(body), 60_000);
+      expect((await first).status).toBe(200);
+      // The case under test: the second prune met the first one running.
+      expect({ status: second.status, text: second.text }).toMatchObject({ status: 409, text: expect.stringContaining("already running") });
+      expect(created.status, created.text).toBe(201);
+      containerId = (JSON.parse(created.text) as { Id: string }).Id;
+      const unlabelled: string[] = [];
+      for (const name of names) {
+        if ((await volumeLabels(socket(), name))[DEFAULT_LABEL_NAME] !== DEFAULT_LABEL_VALUE) unlabelled.push(name);
+      }
+      expect(unlabelled).toEqual([]);
+    } finally {
+      if (containerId) await dockerApi(socket(), "DELETE", `/containers/${containerId}`);
+      for (let start = 0; start < count; start += 30) {
+        await Promise.all(names.slice(start, start + 30).map((name) => dockerApi(socket(), "DELETE", `/volumes/${name}`)));
+      }
     }
   });
 

@@ -225,6 +225,25 @@ describe("guard-held-volumes with create-bind-volumes", () => {
     }
   });
 
+  it("a delete or prune claims only once every earlier exchange on its connection is over, and asks for its answer before the next request", async () => {
+    const holds = new VolumeHolds();
+    const guard = guardHeldVolumesStage(holds);
+    for (const head of ["DELETE /volumes/cache HTTP/1.1\r\n\r\n", PRUNE_HEAD]) {
+      // Two requests of one connection: they share its ExchangeEnds.
+      const first = testRequest("GET /_ping HTTP/1.1\r\n\r\n", undefined, 1);
+      const later = testRequest(head, undefined, 2);
+      const result = guard.process({ ...later, exchangeEnds: first.exchangeEnds });
+      expect(await pending(result)).toBe(true);
+      expect(holds.size).toEqual({ inForce: 0, waiting: 0 });
+      first.exchangeEnds.over(first);
+      expect(await result).toMatchObject({ answerBeforeNext: true });
+      expect(holds.size).toEqual({ inForce: 1, waiting: 0 });
+      const passed = await result;
+      passed.exchangeEnds.over(passed);
+      expect(holds.size).toEqual({ inForce: 0, waiting: 0 });
+    }
+  });
+
   it("compares methods exactly, as the daemon's router does: a lower-case delete claims nothing", async () => {
     const holds = new VolumeHolds();
     await createBindVolumesStage(async () => {}, holds).process(bindCreate("cache"));

@@ -6,6 +6,12 @@
  * use gets its 409). While a delete or prune is under way, creates that
  * need its volumes wait for its answer in turn (create-bind-volumes).
  *
+ * Like those creates, a delete or prune claims only once every earlier
+ * request on its connection is answered, and is sent alone: its claim then
+ * lasts as long as the daemon takes to carry it out, not as long as a slow
+ * request queued before it (a `wait` on a container that runs for hours
+ * would otherwise hold up every `docker run -v` through the proxy).
+ *
  * Methods are compared exactly, as the daemon's router does: "delete" is
  * not a DELETE to it.
  */
@@ -14,7 +20,6 @@ import type { Stage } from "../stage.js";
 import { claimForExchange, type VolumeClaim, type VolumeHolds } from "../volume-holds.js";
 
 const VOLUME_PATH = /^\/volumes\/(.+)$/;
-const PRUNE: VolumeClaim = { kind: "prune" };
 
 export function guardHeldVolumesStage(holds: VolumeHolds): Stage {
   return {
@@ -24,15 +29,20 @@ export function guardHeldVolumesStage(holds: VolumeHolds): Stage {
       if (route === undefined) return request;
       const claim = removalClaim(request.head.method, route.path);
       if (claim === undefined) return request;
-      const waiting = claimForExchange(holds, request, claim);
-      return waiting === undefined ? request : waiting.then(() => request);
+      const claimInTurn = () => {
+        request.answerBeforeNext = true;
+        const waiting = claimForExchange(holds, request, claim);
+        return waiting === undefined ? request : waiting.then(() => request);
+      };
+      const earlier = request.exchangeEnds.earlierOver(request);
+      return earlier === undefined ? claimInTurn() : earlier.then(claimInTurn);
     },
   };
 }
 
-/** What a request may remove: one volume, every unused one, or none. */
+/** What a request may remove: one volume, every unused one, or none. Each call makes a new claim. */
 function removalClaim(method: string, path: string): VolumeClaim | undefined {
-  if (method === "POST" && path === "/volumes/prune") return PRUNE;
+  if (method === "POST" && path === "/volumes/prune") return { kind: "prune" };
   if (method !== "DELETE") return undefined;
   const name = VOLUME_PATH.exec(path)?.[1];
   return name === undefined ? undefined : { kind: "remove", name };
