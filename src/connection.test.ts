@@ -226,4 +226,17 @@ describe("a client connection that closes while the daemon carries out a request
     cleanups.push(() => void deleter.destroy());
     await until("the delete at the daemon", () => lines(daemon, "DELETE /volumes/cache").length === 1, 2_000);
   });
+
+  it("a volume delete that may be a hijack (Upgrade header) still lets the next request go once it is answered", async () => {
+    const { daemon, proxy } = await proxyAndDaemon();
+    const client = connect({ path: proxy.path });
+    client.on("error", () => {});
+    let received = "";
+    client.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+    client.write("DELETE /volumes/cache HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nGET /_ping HTTP/1.1\r\nHost: d\r\n\r\n");
+    cleanups.push(() => void client.destroy());
+    await until("both answers", () => (received.match(/HTTP\/1\.1 \d{3}/g) ?? []).length === 2, 3_000);
+    expect(received.match(/HTTP\/1\.1 \d{3}/g)).toEqual(["HTTP/1.1 204", "HTTP/1.1 404"]);
+    expect(daemon.received).toEqual(["DELETE /volumes/cache HTTP/1.1", "GET /_ping HTTP/1.1"]);
+  });
 });

@@ -57,6 +57,7 @@ export function handleConnection(
     });
     relay = new ResponseRelay(client, { hijacked: () => reader.hijacked(), notHijacked: () => reader.notHijacked() }, sink);
     sink.relay = relay;
+    relay.onAnswerHead = (request) => exchangeEnds.answered(request);
     sink.onClosingRefusal = () => reader.stop();
 
     const closeIfIdle = () => {

@@ -23,6 +23,7 @@ interface EarlierWaiter {
 
 export class ExchangeEnds {
   private readonly callbacks = new Map<ProxyRequest, Array<() => void>>();
+  private readonly answerCallbacks = new Map<ProxyRequest, Array<() => void>>();
   private readonly earlierWaiters: EarlierWaiter[] = [];
   /** The highest request sequence number whose exchange is over. */
   private overThrough = 0;
@@ -33,18 +34,29 @@ export class ExchangeEnds {
    * refused or failed) or its connection is gone; at once if it is gone already.
    */
   whenOver(request: ProxyRequest, callback: () => void): void {
-    if (this.gone) {
-      callback();
-      return;
-    }
-    const registered = this.callbacks.get(request);
-    if (registered) registered.push(callback);
-    else this.callbacks.set(request, [callback]);
+    this.register(this.callbacks, request, callback);
   }
 
-  /** Whether something waits for the end of `request`'s exchange. */
+  /**
+   * Calls `callback` once, when the daemon's answer to `request` begins (its
+   * final head has arrived), or the exchange is over without one (refused,
+   * failed), or the connection is gone; at once if any of that has happened.
+   * For the calls that claim volumes (create, delete, prune) the daemon
+   * writes the head only once it has done the work: what they hold can end
+   * then, however slowly the client reads the rest.
+   */
+  whenAnswered(request: ProxyRequest, callback: () => void): void {
+    this.register(this.answerCallbacks, request, callback);
+  }
+
+  /** Whether something waits for `request`'s answer or the end of its exchange. */
   watches(request: ProxyRequest): boolean {
-    return this.callbacks.has(request);
+    return this.callbacks.has(request) || this.answerCallbacks.has(request);
+  }
+
+  /** The daemon's answer to `request` has begun. */
+  answered(request: ProxyRequest): void {
+    if (this.answerCallbacks.size > 0) run(this.answerCallbacks, request);
   }
 
   /**
@@ -62,11 +74,9 @@ export class ExchangeEnds {
   over(request: ProxyRequest): void {
     if (request.seq > this.overThrough) this.overThrough = request.seq;
     if (this.earlierWaiters.length > 0) this.wakeEarlierWaiters();
-    if (this.callbacks.size === 0) return; // the common case: a plain request
-    const registered = this.callbacks.get(request);
-    if (!registered) return;
-    this.callbacks.delete(request);
-    for (const callback of registered) callback();
+    // The common case, a plain request, has nothing registered.
+    if (this.answerCallbacks.size > 0) run(this.answerCallbacks, request);
+    if (this.callbacks.size > 0) run(this.callbacks, request);
   }
 
   /**
@@ -78,15 +88,24 @@ export class ExchangeEnds {
   connectionGone(stillRunning: readonly ProxyRequest[] = []): void {
     this.gone = true;
     for (const waiter of this.earlierWaiters.splice(0)) waiter.reject(connectionGone());
-    for (const request of [...this.callbacks.keys()]) {
-      if (!stillRunning.includes(request)) this.runCallbacks(request);
+    for (const registry of [this.answerCallbacks, this.callbacks]) {
+      for (const request of [...registry.keys()]) {
+        if (!stillRunning.includes(request)) run(registry, request);
+      }
     }
   }
 
-  private runCallbacks(request: ProxyRequest): void {
-    const registered = this.callbacks.get(request);
-    this.callbacks.delete(request);
-    for (const callback of registered ?? []) callback();
+  private register(registry: Map<ProxyRequest, Array<() => void>>, request: ProxyRequest, callback: () => void): void {
+    // Exchanges end in request order: one at or before the last one over is over too
+    // (a stage or the sink may register after the daemon has answered: a request
+    // whose body stays open until the answer, as a possible hijack's does).
+    if (this.gone || request.seq <= this.overThrough) {
+      callback();
+      return;
+    }
+    const registered = registry.get(request);
+    if (registered) registered.push(callback);
+    else registry.set(request, [callback]);
   }
 
   private wakeEarlierWaiters(): void {
@@ -97,6 +116,13 @@ export class ExchangeEnds {
       waiter.resolve();
     }
   }
+}
+
+function run(registry: Map<ProxyRequest, Array<() => void>>, request: ProxyRequest): void {
+  const registered = registry.get(request);
+  if (!registered) return;
+  registry.delete(request);
+  for (const callback of registered) callback();
 }
 
 function connectionGone(): ProxyError {

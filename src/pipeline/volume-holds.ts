@@ -173,18 +173,20 @@ function describe(claim: VolumeClaim | undefined): string {
 }
 
 /**
- * Claims for as long as `request`'s exchange lasts (or its connection).
+ * Claims until the daemon's answer to `request` begins, or its exchange is
+ * over without one, or its connection is gone.
  * Undefined when the claim is in force at once; otherwise a promise that
  * resolves once it is, or rejects with a 409 ProxyError.
  */
 export function claimForExchange(holds: VolumeHolds, request: ProxyRequest, claim: VolumeClaim): Promise<void> | undefined {
   const claimed = holds.claim(claim);
+  // Until the daemon's answer begins: it has done the work by then.
   if (typeof claimed === "function") {
-    request.exchangeEnds.whenOver(request, claimed);
+    request.exchangeEnds.whenAnswered(request, claimed);
     return undefined;
   }
   // A client connection that closes while its request waits stops the wait.
   // (Not the end of the client's input: it may still read the answer.)
-  request.exchangeEnds.whenOver(request, claimed.cancel);
-  return claimed.granted.then((release) => request.exchangeEnds.whenOver(request, release));
+  request.exchangeEnds.whenAnswered(request, claimed.cancel);
+  return claimed.granted.then((release) => request.exchangeEnds.whenAnswered(request, release));
 }

@@ -124,4 +124,43 @@ describe("ResponseRelay", () => {
       expect(relay.hijacked, `${request.split("\r\n")[0]} → ${response.split("\r\n")[1]}`).toBe(hijacked);
     }
   });
+
+  describe("a client that does not read", () => {
+    /** A client whose every write reports a full buffer, and a daemon side that records pause/resume. */
+    function stalledRelay() {
+      const flow: string[] = [];
+      const client = { write: () => false, on: () => client, end() {}, destroy() {} };
+      const relay = new ResponseRelay(client as unknown as Socket, { hijacked() {}, notHijacked() {} }, {
+        pause: () => flow.push("pause"),
+        resume: () => flow.push("resume"),
+      });
+      const heads: string[] = [];
+      relay.onAnswerHead = (request) => heads.push(request.head.target);
+      return { relay, flow, heads };
+    }
+    const answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+
+    it("stops reading the daemon for it, but reads the answer to a request sent alone (it ends a claim), and reports its head", () => {
+      const { relay, flow, heads } = stalledRelay();
+      relay.expectUpstream(testRequest("GET /containers/x/json HTTP/1.1\r\n\r\n"));
+      relay.onUpstreamData(Buffer.from(answer, "latin1"));
+      expect(flow).toEqual(["pause"]);
+      const prune = testRequest("POST /volumes/prune HTTP/1.1\r\n\r\n", undefined, 2);
+      prune.answerBeforeNext = true;
+      relay.expectUpstream(prune);
+      expect(flow).toEqual(["pause", "resume"]);
+      // Its head and part of its body: the rest is read too, not held up by the client.
+      relay.onUpstreamData(Buffer.from("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n{}", "latin1"));
+      expect(heads).toEqual(["/containers/x/json", "/volumes/prune"]);
+      expect(flow, "not paused while its answer is read").toEqual(["pause", "resume"]);
+    });
+
+    it("reads on once the client is gone (no drain will come)", () => {
+      const { relay, flow } = stalledRelay();
+      relay.expectUpstream(testRequest("GET /containers/x/json HTTP/1.1\r\n\r\n"));
+      relay.onUpstreamData(Buffer.from(answer, "latin1"));
+      relay.discardFromNowOn();
+      expect(flow).toEqual(["pause", "resume"]);
+    });
+  });
 });

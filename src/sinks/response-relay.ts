@@ -78,12 +78,7 @@ export class ResponseRelay {
     /** Pauses and resumes the daemon socket for backpressure. */
     private readonly upstreamFlow: { pause(): void; resume(): void },
   ) {
-    client.on("drain", () => {
-      if (this.upstreamPaused) {
-        this.upstreamPaused = false;
-        this.upstreamFlow.resume();
-      }
-    });
+    client.on("drain", () => this.resumeUpstream());
   }
 
   /** True while responses are owed to the client. */
@@ -95,8 +90,16 @@ export class ResponseRelay {
     return this.state.kind === "raw";
   }
 
+  /** Called when the daemon's final answer head to a request has arrived. */
+  onAnswerHead: (request: ProxyRequest) => void = () => {};
+
   expectUpstream(request: ProxyRequest): void {
     this.queue.push({ kind: "upstream", request });
+    // A request sent alone (answerBeforeNext) holds something until its answer
+    // begins: read that answer even while the client is slow to read. Every
+    // earlier answer is read already, and nothing is sent after it, so what
+    // comes is its own answer only.
+    if (request.answerBeforeNext) this.resumeUpstream();
   }
 
   /** The requests sent to the daemon and not answered yet, oldest first. */
@@ -114,6 +117,14 @@ export class ResponseRelay {
    */
   discardFromNowOn(): void {
     this.clientGone = true;
+    // No drain will come from a closed client.
+    this.resumeUpstream();
+  }
+
+  private resumeUpstream(): void {
+    if (!this.upstreamPaused) return;
+    this.upstreamPaused = false;
+    this.upstreamFlow.resume();
   }
 
   /**
@@ -297,6 +308,7 @@ export class ResponseRelay {
       return;
     }
     if (head.status >= 100 && head.status < 200) return; // interim (100 Continue): the final head follows
+    this.onAnswerHead(request);
     if (request.route?.mayHijack) this.hijackListener.notHijacked(request);
     this.status = head.status;
     // Go treats only the exact method "HEAD" as HEAD: a "head" request gets
@@ -398,9 +410,15 @@ export class ResponseRelay {
     else this.send(bytes);
   }
 
+  /** The answer being read is to a request sent alone (see expectUpstream). */
+  private readingAnswerSentAlone(): boolean {
+    const current = this.queue[0];
+    return current?.kind === "upstream" && current.request.answerBeforeNext === true;
+  }
+
   private send(bytes: Buffer): void {
     if (this.clientGone) return;
-    if (!this.client.write(bytes) && !this.upstreamPaused) {
+    if (!this.client.write(bytes) && !this.upstreamPaused && !this.readingAnswerSentAlone()) {
       this.upstreamPaused = true;
       this.upstreamFlow.pause();
     }
