@@ -133,11 +133,11 @@ export function handleConnection(
       pipeline.unsubscribe();
       // A request the daemon was sent and may be carrying out right now (it
       // may have read it already, and then finishes it whatever happens to
-      // the connection), that something waits for: a container create whose
-      // volume names are held. Cutting the daemon connection would end the
-      // hold while the create can still make a volume the hold protects, so
-      // read on until the daemon has answered it. It was sent with nothing
-      // queued before it (create-bind-volumes), so this is one create's time.
+      // the connection), that something waits for: a create, delete or prune
+      // holding a volume claim. Cutting the daemon connection would end the
+      // claim while the call can still make or remove a volume, so read on
+      // until the daemon has answered it. It was sent with nothing queued
+      // before it (see answerBeforeNext), so this is that one call's time.
       const stillRunning = relay.owedRequests().filter((request) => exchangeEnds.watches(request));
       if (stillRunning.length === 0) {
         finish();

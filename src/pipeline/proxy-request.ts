@@ -71,7 +71,8 @@ export interface ProxyRequest {
   /**
    * Nothing more is sent to the daemon on this connection until this request
    * is answered, so that the proxy knows when the daemon has finished it
-   * (create-bind-volumes holds volume names until then).
+   * (the volume claims of create-bind-volumes and guard-held-volumes last
+   * until then).
    */
   answerBeforeNext?: boolean;
 }

@@ -4,14 +4,15 @@
  * before the create has made the container use it. Otherwise the daemon
  * would make the volume again for the container, without labels.
  *
- * Three kinds of claims, each kept until its request's exchange is over
- * (exchange-ends.ts: the daemon's answer; for a request that was never
- * sent, its client connection's end). There is no time limit on a claim: a request can wait at the daemon behind a slow one for as
- * long as the client likes, and a claim that lapsed meanwhile would let a
- * delete through.
- * - use: names created ahead of a container create not answered yet.
- * - remove: a volume delete forwarded and not answered yet. The daemon may
- *   carry it out later (queued behind a slow request on its connection).
+ * Three kinds of claims, each kept until the daemon's answer to its request
+ * begins (for these calls the daemon writes it once the work is done), or
+ * the exchange is over without one, or, for a request never sent, its
+ * connection is gone (exchange-ends.ts). Each claiming request is sent to
+ * the daemon alone, after every earlier answer on its connection, so a claim
+ * in force lasts the daemon's time for that one call. There is no time
+ * limit on a claim in force: a lapsed one would let a delete through.
+ * - use: names created ahead of a container create.
+ * - remove: a volume delete.
  * - prune: a volume prune, the same for every unused volume.
  *
  * A use conflicts with a remove of one of its names and with any prune.
@@ -19,8 +20,8 @@
  * waits its turn (first come, first served, so a stream of creates cannot
  * starve a prune, nor a prune loop the creates), for at most `waitLimitMs`.
  * After that it is refused (409, try again): every client gets an answer
- * before the usual 60 s client timeouts, and a wait that can never end
- * (one client pipelining a create behind its own slow request) ends.
+ * before the usual 60 s client timeouts, whatever the daemon does with the
+ * call it waits for.
  * Waiting replaces refusing because the race is a normal one in CI: a
  * clean-up job's `docker volume prune` while other jobs start containers.
  */
@@ -43,7 +44,7 @@ export interface WaitingClaim {
   cancel(): void;
 }
 
-/** Long enough for any exchange that holds volumes to finish (a prune of big volumes takes seconds), short of client timeouts. */
+/** Long enough for any call that holds volumes to finish (a prune of big volumes takes seconds), short of client timeouts. */
 export const DEFAULT_WAIT_LIMIT_MS = 30_000;
 
 /** One claim in force. Its own object: two equal claims (two prunes) are two entries, each ended by its own release. */
@@ -178,7 +179,7 @@ function describe(claim: VolumeClaim | undefined): string {
  * Undefined when the claim is in force at once; otherwise a promise that
  * resolves once it is, or rejects with a 409 ProxyError.
  */
-export function claimForExchange(holds: VolumeHolds, request: ProxyRequest, claim: VolumeClaim): Promise<void> | undefined {
+export function claimUntilAnswered(holds: VolumeHolds, request: ProxyRequest, claim: VolumeClaim): Promise<void> | undefined {
   const claimed = holds.claim(claim);
   // Until the daemon's answer begins: it has done the work by then.
   if (typeof claimed === "function") {

@@ -28,7 +28,7 @@ import { type BindVolume, namedBindVolumes } from "../../rewrite/bind-volumes.js
 import { parseJson } from "../../rewrite/json-document.js";
 import type { ProxyRequest } from "../proxy-request.js";
 import type { Stage } from "../stage.js";
-import { claimForExchange, type VolumeHolds } from "../volume-holds.js";
+import { claimUntilAnswered, type VolumeHolds } from "../volume-holds.js";
 
 /** Creates one volume with labels; resolves when it exists (new or not), rejects with a ProxyError. */
 export type VolumeCreator = (volume: BindVolume, labels: ReadonlyMap<string, string>) => Promise<void>;
@@ -72,7 +72,7 @@ async function prepareVolumes(
   // Held until the create is answered: deletes and prunes through this
   // proxy cannot remove them in between. A delete or prune already on its
   // way could still run after the volume is made: wait for its answer first.
-  const waiting = claimForExchange(holds, request, { kind: "use", names: volumes.map((volume) => volume.name) });
+  const waiting = claimUntilAnswered(holds, request, { kind: "use", names: volumes.map((volume) => volume.name) });
   if (waiting !== undefined) await waiting;
   await createAll(volumes, labels, createVolume);
   // And nothing follows it to the daemon until it is answered.

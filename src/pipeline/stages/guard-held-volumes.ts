@@ -17,7 +17,7 @@
  */
 import type { ProxyRequest } from "../proxy-request.js";
 import type { Stage } from "../stage.js";
-import { claimForExchange, type VolumeClaim, type VolumeHolds } from "../volume-holds.js";
+import { claimUntilAnswered, type VolumeClaim, type VolumeHolds } from "../volume-holds.js";
 
 const VOLUME_PATH = /^\/volumes\/(.+)$/;
 
@@ -31,7 +31,7 @@ export function guardHeldVolumesStage(holds: VolumeHolds): Stage {
       if (claim === undefined) return request;
       const claimInTurn = () => {
         request.answerBeforeNext = true;
-        const waiting = claimForExchange(holds, request, claim);
+        const waiting = claimUntilAnswered(holds, request, claim);
         return waiting === undefined ? request : waiting.then(() => request);
       };
       const earlier = request.exchangeEnds.earlierOver(request);
