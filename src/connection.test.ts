@@ -239,4 +239,33 @@ describe("a client connection that closes while the daemon carries out a request
     expect(received.match(/HTTP\/1\.1 \d{3}/g)).toEqual(["HTTP/1.1 204", "HTTP/1.1 404"]);
     expect(daemon.received).toEqual(["DELETE /volumes/cache HTTP/1.1", "GET /_ping HTTP/1.1"]);
   });
+
+  it("a prune whose form body is not complete yet claims nothing: the daemon reads that body before it prunes", async () => {
+    const { daemon, proxy } = await proxyAndDaemon();
+    const pruner = send(proxy.path, "POST /volumes/prune HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfilte\r\n");
+    cleanups.push(() => void pruner.destroy());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const creator = send(proxy.path, create(["cache:/c"]));
+    cleanups.push(() => void creator.destroy());
+    await until("the create's volume at the daemon", () => lines(daemon, "POST /volumes/create").length === 1, 3_000);
+    expect(lines(daemon, "POST /volumes/prune")).toEqual([]);
+    // The rest of the body, and the create answered: the prune goes, with the body it read.
+    await until("the create at the daemon", () => lines(daemon, "POST /containers/create").length === 1, 3_000);
+    daemon.answerHeld();
+    pruner.write("2\r\nrs\r\n0\r\n\r\n");
+    await until("the prune at the daemon", () => lines(daemon, "POST /volumes/prune").length === 1, 3_000);
+  });
+
+  it("a connection closed by a refusal (an oversized head) ends once its client has read the answer and gone", async () => {
+    const { proxy } = await proxyAndDaemon();
+    const client = connect({ path: proxy.path });
+    client.on("error", () => {});
+    let received = "";
+    client.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+    client.write(`GET /_ping HTTP/1.1\r\nHost: d\r\nX-Big: ${"x".repeat(1024 * 1024)}\r\n\r\n`);
+    cleanups.push(() => void client.destroy());
+    await until("the 431", () => received.startsWith("HTTP/1.1 431"), 3_000);
+    client.end();
+    await until("the proxy's end of the connection", () => proxy.ended === 1, 3_000);
+  });
 });

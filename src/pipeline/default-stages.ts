@@ -39,7 +39,7 @@ export function defaultStages(config: InjectionConfig, extraStages: readonly Sta
   const holds = new VolumeHolds();
   return [
     classifyStage,
-    guardHeldVolumesStage(holds),
+    guardHeldVolumesStage(holds, config.maxBodyBytes),
     ...(config.refuseBuildKit ? [refuseBuildKitStage] : []),
     bufferBodyStage(config.maxBodyBytes),
     injectLabelsStage(config.labels),

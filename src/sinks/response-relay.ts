@@ -96,9 +96,11 @@ export class ResponseRelay {
   expectUpstream(request: ProxyRequest): void {
     this.queue.push({ kind: "upstream", request });
     // A request sent alone (answerBeforeNext) holds something until its answer
-    // begins: read that answer even while the client is slow to read. Every
-    // earlier answer is read already, and nothing is sent after it, so what
-    // comes is its own answer only.
+    // begins: read on, even if the client is slow to read, at least up to
+    // that answer's head (nothing is written while a head is incomplete, so
+    // the client's pace applies again only after it). Every earlier answer
+    // is read already, and nothing is sent after it, so what comes is its
+    // own answer only.
     if (request.answerBeforeNext) this.resumeUpstream();
   }
 
@@ -410,15 +412,9 @@ export class ResponseRelay {
     else this.send(bytes);
   }
 
-  /** The answer being read is to a request sent alone (see expectUpstream). */
-  private readingAnswerSentAlone(): boolean {
-    const current = this.queue[0];
-    return current?.kind === "upstream" && current.request.answerBeforeNext === true;
-  }
-
   private send(bytes: Buffer): void {
     if (this.clientGone) return;
-    if (!this.client.write(bytes) && !this.upstreamPaused && !this.readingAnswerSentAlone()) {
+    if (!this.client.write(bytes) && !this.upstreamPaused) {
       this.upstreamPaused = true;
       this.upstreamFlow.pause();
     }

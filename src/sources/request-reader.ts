@@ -124,14 +124,20 @@ export class RequestReader {
     this.pump();
   }
 
-  /** Stops reading: after a refusal the rest of the connection's input is not trusted. */
+  /**
+   * Stops reading requests: after a refusal the rest of the connection's
+   * input is not trusted. The input is still drained and dropped, as Go's
+   * server does after an error answer, so that the client's end of input is
+   * seen: a paused socket stays open for good once the client has gone.
+   */
   stop(): void {
     this.mode = "stopped";
     this.pending = EMPTY;
-    this.socket.pause();
+    this.socket.resume();
   }
 
   private onData(chunk: Buffer): void {
+    if (this.mode === "stopped") return;
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     this.pump();
   }
@@ -309,6 +315,9 @@ export class RequestReader {
       case "body":
       case "raw":
         flowing = this.bodyWantsMore;
+        break;
+      case "stopped":
+        flowing = true; // drained and dropped (see stop())
         break;
       default:
         flowing = false;

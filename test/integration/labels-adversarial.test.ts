@@ -1212,6 +1212,27 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     }
   });
 
+  it("a volume prune with a form body (read by the daemon before it prunes) is read whole first and prunes what its filters say", async () => {
+    await dockerApi(socket(), "POST", "/volumes/create", { Name: "adv-form-prune", Labels: { "dcp.test.form-prune": "1" } });
+    await dockerApi(socket(), "POST", "/volumes/create", { Name: "adv-form-keep" });
+    const body = `filters=${encodeURIComponent('{"label":["dcp.test.form-prune=1"]}')}`;
+    const connection = await RawConnection.open(proxy.socketPath);
+    try {
+      // Chunked, in two writes: the proxy must wait for the end of the body.
+      connection.write(`POST /volumes/prune HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n${body.slice(0, 5)}\r\n`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      connection.write(`${(body.length - 5).toString(16)}\r\n${body.slice(5)}\r\n0\r\n\r\n`);
+      const answer = await connection.readResponse({ timeoutMs: 10_000 });
+      expect(answer.status).toBe(200);
+      expect((JSON.parse(answer.body.toString()) as { VolumesDeleted: string[] }).VolumesDeleted).toEqual(["adv-form-prune"]);
+      expect((await dockerApi(socket(), "GET", "/volumes/adv-form-keep")).status).toBe(200);
+    } finally {
+      connection.close();
+      await dockerApi(socket(), "DELETE", "/volumes/adv-form-prune");
+      await dockerApi(socket(), "DELETE", "/volumes/adv-form-keep");
+    }
+  });
+
   it("two prunes at once each hold their own claim: the daemon's quick 409 to the second does not free the volumes the first may still remove", async () => {
     // The first prune takes a while over many volumes; dockerd answers a second one at once
     // with 409 "a prune operation is already running". A create with those volumes must wait for

@@ -18,29 +18,30 @@ export function bufferBodyStage(maxBodyBytes: number): Stage {
     // Not async: a request that needs no buffering must not pay for a promise.
     process(request: ProxyRequest): ProxyRequest | Promise<ProxyRequest> {
       if (request.plan?.kind !== "json-body") return request;
-      return buffer(request);
+      return bufferBody(request, maxBodyBytes);
     },
   };
+}
 
-  async function buffer(request: ProxyRequest): Promise<ProxyRequest> {
-    const framing = request.head.framing;
-    if (framing.kind === "length" && framing.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
-    if (!request.body || framing.kind === "none") {
-      request.bufferedBody = Buffer.alloc(0);
-      return request;
-    }
-    if (request.head.expectsContinue) {
-      // The client waits for this before sending the body we need to read.
-      request.sendContinue();
-      request.rewrite.dropHeaders = new Set([...(request.rewrite.dropHeaders ?? []), "expect"]);
-    }
-    // Chunk framing adds a few bytes per chunk; allow for it while reading.
-    const raw = await readAll(request.body, framing.kind === "chunked" ? maxBodyBytes * 2 + 4096 : maxBodyBytes);
-    const content = framing.kind === "chunked" ? decodeChunked(raw) : raw;
-    if (content.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
-    request.bufferedBody = content;
+/** Reads the request's whole body into `bufferedBody` (chunk framing removed), or refuses it with 413 over `maxBodyBytes`. */
+export async function bufferBody(request: ProxyRequest, maxBodyBytes: number): Promise<ProxyRequest> {
+  const framing = request.head.framing;
+  if (framing.kind === "length" && framing.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
+  if (!request.body || framing.kind === "none") {
+    request.bufferedBody = Buffer.alloc(0);
     return request;
   }
+  if (request.head.expectsContinue) {
+    // The client waits for this before sending the body we need to read.
+    request.sendContinue();
+    request.rewrite.dropHeaders = new Set([...(request.rewrite.dropHeaders ?? []), "expect"]);
+  }
+  // Chunk framing adds a few bytes per chunk; allow for it while reading.
+  const raw = await readAll(request.body, framing.kind === "chunked" ? maxBodyBytes * 2 + 4096 : maxBodyBytes);
+  const content = framing.kind === "chunked" ? decodeChunked(raw) : raw;
+  if (content.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
+  request.bufferedBody = content;
+  return request;
 }
 
 function readAll(body: Readable, limit: number): Promise<Buffer> {
