@@ -898,6 +898,25 @@ function createRequest(body: string, headers: Array<[string, string]> = [["Conte
   return { target, headers, body };
 }
 
+/** A busybox container running `sleep seconds`, made directly and not started: a `wait` on it, once started, is a slow request. */
+async function createSleeper(seconds: number): Promise<string> {
+  return (JSON.parse((await dockerApi(socket(), "POST", "/containers/create", { Image: BUSYBOX_IMAGE, Cmd: ["sleep", String(seconds)] })).body) as { Id: string }).Id;
+}
+
+/** The same, started. */
+async function startSleeper(seconds: number): Promise<string> {
+  const id = await createSleeper(seconds);
+  await dockerApi(socket(), "POST", `/containers/${id}/start`);
+  return id;
+}
+
+/** Raw bytes of a `wait` on container `id`, for requests pipelined behind it. */
+const waitOn = (id: string) => `POST /containers/${id}/wait HTTP/1.1\r\nHost: d\r\n\r\n`;
+
+/** Raw bytes of a container create with a JSON body. */
+const rawCreate = (body: string) =>
+  `POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
 /** Sends through the proxy; expects a container; returns its inspect text and labels. */
 async function expectCreated(request: RawRequest): Promise<{ id: string; labels: Labels; inspect: string }> {
   const answer = await sendRaw(proxy.socketPath, request);
@@ -1139,15 +1158,14 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
   });
 
   it("a delete queued behind a slow request on its connection claims its volume only at its turn: a create meanwhile is not held up, and the delete then meets the volume in use", async () => {
-    const sleeper = (JSON.parse((await dockerApi(socket(), "POST", "/containers/create", { Image: BUSYBOX_IMAGE, Cmd: ["sleep", "2"] })).body) as { Id: string }).Id;
-    await dockerApi(socket(), "POST", `/containers/${sleeper}/start`);
+    const sleeper = await startSleeper(2);
     const body = JSON.stringify({ Image: BUSYBOX_IMAGE, Cmd: ["true"], HostConfig: { Binds: ["adv-queued:/q"] } });
     const deleter = await RawConnection.open(proxy.socketPath);
     const order: string[] = [];
     let containerId: string | undefined;
     try {
       // One write: the delete goes to the daemon only after the wait's answer.
-      deleter.write(`POST /containers/${sleeper}/wait HTTP/1.1\r\nHost: d\r\n\r\nDELETE /volumes/adv-queued HTTP/1.1\r\nHost: d\r\n\r\n`);
+      deleter.write(`${waitOn(sleeper)}DELETE /volumes/adv-queued HTTP/1.1\r\nHost: d\r\n\r\n`);
       const deleting = (async () => {
         await deleter.readResponse({ timeoutMs: 30_000 });
         const answer = await deleter.readResponse({ timeoutMs: 30_000 });
@@ -1178,7 +1196,7 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
     const body = JSON.stringify({ Image: BUSYBOX_IMAGE, Cmd: ["true"], HostConfig: { Binds: names.map((name, i) => `${name}:/m${i}`) } });
     const order: string[] = [];
     const ids: string[] = [];
-    const sleeper = (JSON.parse((await dockerApi(socket(), "POST", "/containers/create", { Image: BUSYBOX_IMAGE, Cmd: ["sleep", "2"] })).body) as { Id: string }).Id;
+    const sleeper = await createSleeper(2);
     const pruner = await RawConnection.open(proxy.socketPath);
     try {
       // A prune that arrives while the create's volumes are being made waits for the create.
@@ -1192,7 +1210,7 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
       // A prune queued behind a slow request on its connection claims only at its turn: a create meanwhile goes on.
       order.length = 0;
       await dockerApi(socket(), "POST", `/containers/${sleeper}/start`);
-      pruner.write(`POST /containers/${sleeper}/wait HTTP/1.1\r\nHost: d\r\n\r\n${prune.method} ${prune.target} HTTP/1.1\r\nHost: d\r\n\r\n`);
+      pruner.write(`${waitOn(sleeper)}${prune.method} ${prune.target} HTTP/1.1\r\nHost: d\r\n\r\n`);
       const pruning = (async () => {
         await pruner.readResponse({ timeoutMs: 30_000 });
         order.push(`prune ${(await pruner.readResponse({ timeoutMs: 30_000 })).status}`);
@@ -1275,16 +1293,12 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
   });
 
   it("a create pipelined behind a slow request makes its volumes only when its turn comes; a client gone before then gets nothing made or held", async () => {
-    const sleeper = (JSON.parse((await dockerApi(socket(), "POST", "/containers/create", { Image: BUSYBOX_IMAGE, Cmd: ["sleep", "30"] })).body) as { Id: string }).Id;
-    await dockerApi(socket(), "POST", `/containers/${sleeper}/start`);
+    const sleeper = await startSleeper(30);
     const before = await snapshot(socket(), ["containers"]);
     const body = JSON.stringify({ Image: BUSYBOX_IMAGE, Cmd: ["true"], HostConfig: { Binds: ["adv-gone:/g"] } });
     const connection = await RawConnection.open(proxy.socketPath);
     try {
-      connection.write(
-        `POST /containers/${sleeper}/wait HTTP/1.1\r\nHost: d\r\n\r\n` +
-          `POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-      );
+      connection.write(waitOn(sleeper) + rawCreate(body));
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       // Not made ahead of its turn, so nothing holds the name: a delete through the proxy goes at once.
       expect((await dockerApi(socket(), "GET", "/volumes/adv-gone")).status).toBe(404);
@@ -1307,15 +1321,11 @@ describe("named regressions (DAEMON-FACTS.md)", () => {
   it("a client that goes while the proxy is making its create's volumes leaves no hold behind (the create is never sent)", async () => {
     // The daemon looks for a missing volume driver's plugin for about 15 s before it
     // refuses: the create's stage is that long in its first volume call.
-    const sleeper = (JSON.parse((await dockerApi(socket(), "POST", "/containers/create", { Image: BUSYBOX_IMAGE, Cmd: ["sleep", "1"] })).body) as { Id: string }).Id;
-    await dockerApi(socket(), "POST", `/containers/${sleeper}/start`);
+    const sleeper = await startSleeper(1);
     const body = JSON.stringify({ Image: BUSYBOX_IMAGE, Cmd: ["true"], HostConfig: { Binds: ["adv-left:/l"], VolumeDriver: "dcp-no-such-driver" } });
     const connection = await RawConnection.open(proxy.socketPath);
     try {
-      connection.write(
-        `POST /containers/${sleeper}/wait HTTP/1.1\r\nHost: d\r\n\r\n` +
-          `POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-      );
+      connection.write(waitOn(sleeper) + rawCreate(body));
       await new Promise((resolve) => setTimeout(resolve, 300));
       // Gone for good: the wait's answer cannot be written, so the proxy closes the connection while the volume call is under way.
       connection.socket.destroy();
