@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type ConnectionHandle, handleConnection } from "./connection.js";
 import { daemonClient } from "./daemon-client.js";
 import { defaultStages } from "./pipeline/default-stages.js";
+import type { Stage } from "./pipeline/stage.js";
 import type { Exchange } from "./sinks/response-relay.js";
 
 interface StandInDaemon {
@@ -112,33 +113,35 @@ function send(path: string, request: string): Socket {
   return socket;
 }
 
+/** A stand-in daemon and a proxy in front of it, with the default stages. */
+async function startProxyAndDaemon(cleanups: Array<() => Promise<void> | void>, extraStages: readonly Stage[] = []) {
+  const dir = mkdtempSync(join(tmpdir(), "dcp-connection-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const daemon = await standInDaemon(join(dir, "daemon.sock"));
+  cleanups.push(() => daemon.close());
+  const stages = defaultStages({ labels: new Map([["Created-Via", "test"]]), maxBodyBytes: 1 << 20, daemon: daemonClient(daemon.path) }, extraStages);
+  const proxy = { path: join(dir, "proxy.sock"), handles: [] as ConnectionHandle[], exchanges: [] as Exchange[], ended: 0 };
+  let nextId = 0;
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    const log = pino({ level: "silent" });
+    handleConnection(socket, { id: ++nextId, dockerSocket: daemon.path, stages, maxHeaderBytes: 64 * 1024, log }, (handle) => {
+      proxy.handles.push(handle);
+      return () => {};
+    }).subscribe({ next: (exchange) => proxy.exchanges.push(exchange), complete: () => proxy.ended++ });
+  });
+  await listen(server, proxy.path);
+  // Not waiting for its connections: the test clients are gone, the stand-in daemon closes next.
+  cleanups.push(() => void server.close());
+  return { daemon, proxy };
+}
+
 describe("a client connection that closes while the daemon carries out a request whose volume names are held", () => {
   const cleanups: Array<() => Promise<void> | void> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  /** A stand-in daemon and a proxy in front of it, with the default stages. */
-  async function proxyAndDaemon() {
-    const dir = mkdtempSync(join(tmpdir(), "dcp-connection-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const daemon = await standInDaemon(join(dir, "daemon.sock"));
-    cleanups.push(() => daemon.close());
-    const stages = defaultStages({ labels: new Map([["Created-Via", "test"]]), maxBodyBytes: 1 << 20, daemon: daemonClient(daemon.path) });
-    const proxy = { path: join(dir, "proxy.sock"), handles: [] as ConnectionHandle[], exchanges: [] as Exchange[], ended: 0 };
-    let nextId = 0;
-    const server = createServer({ allowHalfOpen: true }, (socket) => {
-      const log = pino({ level: "silent" });
-      handleConnection(socket, { id: ++nextId, dockerSocket: daemon.path, stages, maxHeaderBytes: 64 * 1024, log }, (handle) => {
-        proxy.handles.push(handle);
-        return () => {};
-      }).subscribe({ next: (exchange) => proxy.exchanges.push(exchange), complete: () => proxy.ended++ });
-    });
-    await listen(server, proxy.path);
-    // Not waiting for its connections: the test clients are gone, the stand-in daemon closes next.
-    cleanups.push(() => void server.close());
-    return { daemon, proxy };
-  }
+  const proxyAndDaemon = () => startProxyAndDaemon(cleanups);
 
   const create = (binds: string[]) => {
     const body = JSON.stringify({ Image: "busybox", HostConfig: { Binds: binds } });
@@ -267,5 +270,38 @@ describe("a client connection that closes while the daemon carries out a request
     await until("the 431", () => received.startsWith("HTTP/1.1 431"), 3_000);
     client.end();
     await until("the proxy's end of the connection", () => proxy.ended === 1, 3_000);
+  });
+});
+
+describe("a body the reader ends with an error while a stage awaits something", () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  // A user stage that awaits before the request goes on (as one asking a service would).
+  const awaiting: Stage = { name: "awaiting", process: (request) => new Promise((resolve) => setTimeout(() => resolve(request), 20)) };
+
+  it.each([
+    ["a streamed upload, behind an awaiting user stage", "PUT /containers/c1/archive?path=/ HTTP/1.1", [awaiting]],
+    ["a create, whose body buffer-body reads once the exchanges before it are over", "POST /containers/create HTTP/1.1", []],
+  ] as const)("%s: the client gets the 400, the daemon nothing, and the proxy lives on", async (_name, requestLine, stages) => {
+    const { daemon, proxy } = await startProxyAndDaemon(cleanups, stages);
+    // A malformed chunk in the same packet as the head: the reader ends the body
+    // with an error before the stages are done with the request.
+    const client = send(proxy.path, `${requestLine}\r\nHost: d\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n`);
+    cleanups.push(() => void client.destroy());
+    let received = "";
+    client.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+    await until("the refusal", () => received.includes("\r\n\r\n{"));
+    expect(received).toMatch(/^HTTP\/1\.1 400 /);
+    expect(received).toContain("invalid chunk size");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(daemon.received).toEqual([]);
+    // Still serving.
+    const pinger = send(proxy.path, "GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n");
+    cleanups.push(() => void pinger.destroy());
+    let answer = "";
+    pinger.on("data", (chunk: Buffer) => (answer += chunk.toString("latin1")));
+    await until("the ping's answer", () => answer.includes("not here"));
   });
 });

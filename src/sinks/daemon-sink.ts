@@ -67,7 +67,10 @@ export class DaemonSink {
         done();
         return;
       }
-      if (this.closed) {
+      // A body the reader ended with an error while the request was in the
+      // stages (the client went mid-body, a malformed chunk): the reader
+      // answers that itself, and the daemon must not see half a request.
+      if (this.closed || (request.body?.errored && request.bufferedBody === undefined)) {
         done();
         return;
       }

@@ -50,6 +50,12 @@ const CRLF = 0x0d0a;
 class BodyStream extends Readable {
   constructor(private readonly onPull: () => void) {
     super({ highWaterMark: 64 * 1024 });
+    // The reader ends a body with an error (a malformed chunk, the client
+    // gone mid-body) and answers that itself, as a refusal. A stage may not
+    // be listening yet (it awaits something first): without a listener the
+    // error would bring the whole proxy down. A consumer that comes later
+    // finds it in `errored`.
+    this.on("error", () => {});
   }
   override _read(): void {
     this.onPull();
