@@ -100,6 +100,8 @@ describe("command line", () => {
     [["--listen-mode", "999"]],
     [["--label", "novalue"]],
     [["--max-body", "lots"]],
+    [["--max-buffered", "lots"]],
+    [["--max-body", "16m", "--max-buffered", "8m"]],
     [["--ls", ""]],
     [["--no-such-option"]],
     [["--ds"]],
@@ -107,6 +109,15 @@ describe("command line", () => {
     const { outcome, err } = run(argv);
     expect(outcome).toEqual({ kind: "exit", code: 2 });
     expect(err.trim().split("\n")[0]).toMatch(/^error: /);
+  });
+
+  it("bounds all buffered bodies at four times --max-body unless --max-buffered or DCP_MAX_BUFFERED says otherwise", () => {
+    expect(config([])).toMatchObject({ maxBodyBytes: 16 * 1024 ** 2, maxBufferedBytes: 64 * 1024 ** 2 });
+    expect(config(["--max-body", "1m"])).toMatchObject({ maxBodyBytes: 1024 ** 2, maxBufferedBytes: 4 * 1024 ** 2 });
+    expect(config(["--max-buffered", "1g"]).maxBufferedBytes).toBe(1024 ** 3);
+    expect(config([], { DCP_MAX_BUFFERED: "20m" }).maxBufferedBytes).toBe(20 * 1024 ** 2);
+    expect(config(["--max-buffered", "30m"], { DCP_MAX_BUFFERED: "20m" }).maxBufferedBytes).toBe(30 * 1024 ** 2);
+    expect(run([], { DCP_MAX_BODY: "2m", DCP_MAX_BUFFERED: "1m" }).outcome).toEqual({ kind: "exit", code: 2 });
   });
 
   it("exits 2 on an invalid boolean variable instead of switching it on", () => {

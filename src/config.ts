@@ -13,6 +13,7 @@ import { Command, CommanderError, Option } from "commander";
 import type { CgroupParentSetting } from "./cgroup/cgroup-parent.js";
 import { checkCgroupParentValueShape } from "./cgroup/explicit-value.js";
 import { ConfigError } from "./errors.js";
+import { defaultMaxBuffered } from "./pipeline/body-budget.js";
 import { type MetricsAddress, parseMetricsAddress } from "./metrics/metrics-server.js";
 
 export interface CliConfig {
@@ -24,6 +25,8 @@ export interface CliConfig {
   readonly labels: ReadonlyMap<string, string>;
   readonly listenMode: number;
   readonly maxBodyBytes: number;
+  /** `--max-buffered`: what all bodies buffered at once may hold (at least `maxBodyBytes`). */
+  readonly maxBufferedBytes: number;
   readonly shutdownGraceMs: number;
   /** `--reap-on-exit`: after the drain on SIGTERM/SIGINT, remove what carries the labels. */
   readonly reapOnExit: boolean;
@@ -95,6 +98,12 @@ export function parseCommandLine(
     .addOption(labelOption("an extra label for created resources"))
     .addOption(option("--listen-mode <octal>", "file mode of the listen socket; its group is the Docker socket's group", "DCP_LISTEN_MODE", "660"))
     .addOption(option("--max-body <bytes>", "largest request body the proxy buffers to rewrite (suffixes k, m, g)", "DCP_MAX_BODY", "16m"))
+    .addOption(
+      new Option(
+        "--max-buffered <bytes>",
+        "most request bytes buffered at once over all clients; a body that does not fit waits up to 30 s, then 503 (default: 4 × --max-body) (env: DCP_MAX_BUFFERED)",
+      ),
+    )
     .addOption(option("--shutdown-grace <seconds>", "how long SIGTERM/SIGINT waits for requests in flight", "DCP_SHUTDOWN_GRACE", "5"))
     .addOption(
       new Option(
@@ -189,6 +198,7 @@ function proxyOutcome(program: Command, env: NodeJS.ProcessEnv): CliOutcome {
     label?: string[];
     listenMode: string;
     maxBody: string;
+    maxBuffered?: string;
     shutdownGrace: string;
     reapOnExit?: boolean;
     logFormat: string;
@@ -207,7 +217,7 @@ function proxyOutcome(program: Command, env: NodeJS.ProcessEnv): CliOutcome {
       ),
       labels: labelMap(options.labelname, options.labelvalue, [...splitList(env["DCP_LABELS"]), ...(options.label ?? [])]),
       listenMode: fileMode(options.listenMode),
-      maxBodyBytes: byteSize(options.maxBody),
+      ...bodyLimits(options.maxBody, options.maxBuffered ?? (env["DCP_MAX_BUFFERED"] || undefined)),
       shutdownGraceMs: seconds(options.shutdownGrace) * 1000,
       reapOnExit: options.reapOnExit ?? envBoolean(env, "DCP_REAP_ON_EXIT"),
       logFormat: logFormat(options.logFormat),
@@ -285,12 +295,21 @@ function fileMode(text: string): number {
   return parseInt(text, 8);
 }
 
-function byteSize(text: string): number {
+function bodyLimits(maxBody: string, maxBuffered: string | undefined): { maxBodyBytes: number; maxBufferedBytes: number } {
+  const maxBodyBytes = byteSize(maxBody, "--max-body");
+  if (maxBuffered === undefined) return { maxBodyBytes, maxBufferedBytes: defaultMaxBuffered(maxBodyBytes) };
+  const maxBufferedBytes = byteSize(maxBuffered, "--max-buffered");
+  // A body the budget can never hold would be refused whatever the load.
+  if (maxBufferedBytes < maxBodyBytes) throw new ConfigError(`--max-buffered (${maxBuffered}) must be at least --max-body (${maxBody})`);
+  return { maxBodyBytes, maxBufferedBytes };
+}
+
+function byteSize(text: string, option: string): number {
   const match = /^([0-9]+)([kmg]?)b?$/i.exec(text.trim());
-  if (!match) throw new ConfigError(`--max-body must be a size like 16m, not ${JSON.stringify(text)}`);
+  if (!match) throw new ConfigError(`${option} must be a size like 16m, not ${JSON.stringify(text)}`);
   const scale = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2]!.toLowerCase() as "" | "k" | "m" | "g"];
   const bytes = Number(match[1]) * scale;
-  if (bytes < 1024) throw new ConfigError("--max-body must be at least 1k");
+  if (bytes < 1024) throw new ConfigError(`${option} must be at least 1k`);
   return bytes;
 }
 

@@ -18,6 +18,8 @@ export type ProxyErrorCode =
   | "DCP_CLIENT_GONE"
   // Bodies and queries that must be rewritten.
   | "DCP_BODY_TOO_LARGE"
+  | "DCP_PROXY_BUSY"
+  | "DCP_BODY_TIMEOUT"
   | "DCP_INVALID_JSON"
   | "DCP_AMBIGUOUS_FIELD"
   | "DCP_INVALID_LABELS"

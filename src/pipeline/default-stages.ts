@@ -7,6 +7,7 @@
  */
 import type { CgroupParentResolution } from "../cgroup/cgroup-parent.js";
 import type { DaemonClient } from "../daemon-client.js";
+import { BodyBudget, defaultMaxBuffered } from "./body-budget.js";
 import type { Stage } from "./stage.js";
 import { bufferBodyStage } from "./stages/buffer-body.js";
 import { checkRollbackStage } from "./stages/check-rollback.js";
@@ -22,7 +23,13 @@ import { VolumeHolds } from "./volume-holds.js";
 export interface InjectionConfig {
   /** Labels put on every created resource; the proxy's value wins over the client's. */
   readonly labels: ReadonlyMap<string, string>;
+  /** The largest body buffered to rewrite (413 over it). */
   readonly maxBodyBytes: number;
+  /**
+   * What all bodies being buffered at once may hold (body-budget.ts); at
+   * least `maxBodyBytes`. Default: four times `maxBodyBytes`.
+   */
+  readonly maxBufferedBytes?: number | undefined;
   /** The parent every created container gets (resolved at startup); undefined: feature off. */
   readonly cgroupParent?: CgroupParentResolution | undefined;
   /**
@@ -37,11 +44,12 @@ export interface InjectionConfig {
 
 export function defaultStages(config: InjectionConfig, extraStages: readonly Stage[] = []): Stage[] {
   const holds = new VolumeHolds();
+  const bodyLimits = { maxBodyBytes: config.maxBodyBytes, budget: new BodyBudget(config.maxBufferedBytes ?? defaultMaxBuffered(config.maxBodyBytes)) };
   return [
     classifyStage,
-    guardHeldVolumesStage(holds, config.maxBodyBytes),
+    guardHeldVolumesStage(holds, bodyLimits),
     ...(config.refuseBuildKit ? [refuseBuildKitStage] : []),
-    bufferBodyStage(config.maxBodyBytes),
+    bufferBodyStage(bodyLimits),
     injectLabelsStage(config.labels),
     injectCgroupStage(config.cgroupParent),
     ...extraStages,

@@ -48,6 +48,22 @@ describe("ExchangeEnds", () => {
     expect(calls).toEqual(["in stages", "sent"]);
   });
 
+  it("whenSettled: runs when the exchange is over, or for every exchange when the connection goes, and keeps no answer owed", () => {
+    const ends = new ExchangeEnds();
+    const calls: string[] = [];
+    const answered = request(1);
+    const sent = request(2);
+    ends.whenSettled(answered, () => calls.push("answered"));
+    ends.whenSettled(sent, () => calls.push("sent"));
+    expect(ends.watches(sent)).toBe(false);
+    ends.over(answered);
+    expect(calls).toEqual(["answered"]);
+    ends.connectionGone([sent]); // still running at the daemon: a whenOver would wait, this does not
+    expect(calls).toEqual(["answered", "sent"]);
+    ends.whenSettled(request(3), () => calls.push("after"));
+    expect(calls).toEqual(["answered", "sent", "after"]);
+  });
+
   it("tells a request when every exchange before it is over; rejects the wait when the connection goes first", async () => {
     const ends = new ExchangeEnds();
     expect(ends.earlierOver(request(1)), "nothing before the first request").toBeUndefined();

@@ -24,6 +24,7 @@ interface EarlierWaiter {
 export class ExchangeEnds {
   private readonly callbacks = new Map<ProxyRequest, Array<() => void>>();
   private readonly answerCallbacks = new Map<ProxyRequest, Array<() => void>>();
+  private readonly settleCallbacks = new Map<ProxyRequest, Array<() => void>>();
   private readonly earlierWaiters: EarlierWaiter[] = [];
   /** The highest request sequence number whose exchange is over. */
   private overThrough = 0;
@@ -49,7 +50,18 @@ export class ExchangeEnds {
     this.register(this.answerCallbacks, request, callback);
   }
 
-  /** Whether something waits for `request`'s answer or the end of its exchange. */
+  /**
+   * Calls `callback` once, when the exchange of `request` is over or its
+   * connection is gone, even while the proxy still reads the daemon's
+   * answer to it for a claim (see connectionGone). Unlike whenOver, it does
+   * not make the proxy read on for that answer: for bookkeeping that may end
+   * with the client (the memory a buffered body takes, body-budget.ts).
+   */
+  whenSettled(request: ProxyRequest, callback: () => void): void {
+    this.register(this.settleCallbacks, request, callback);
+  }
+
+  /** Whether something waits for `request`'s answer or the end of its exchange (whenSettled does not count). */
   watches(request: ProxyRequest): boolean {
     return this.callbacks.has(request) || this.answerCallbacks.has(request);
   }
@@ -77,17 +89,20 @@ export class ExchangeEnds {
     // The common case, a plain request, has nothing registered.
     if (this.answerCallbacks.size > 0) run(this.answerCallbacks, request);
     if (this.callbacks.size > 0) run(this.callbacks, request);
+    if (this.settleCallbacks.size > 0) run(this.settleCallbacks, request);
   }
 
   /**
    * The connection is gone: every exchange not over yet is over now, except
    * those in `stillRunning` (sent, and the daemon may still be carrying them
-   * out), which end with over(), or at a later call without them. Anything
+   * out), which end with over(), or at a later call without them (what was
+   * registered with whenSettled ends now for every exchange). Anything
    * registered from now on runs at once.
    */
   connectionGone(stillRunning: readonly ProxyRequest[] = []): void {
     this.gone = true;
     for (const waiter of this.earlierWaiters.splice(0)) waiter.reject(connectionGone());
+    for (const request of [...this.settleCallbacks.keys()]) run(this.settleCallbacks, request);
     for (const registry of [this.answerCallbacks, this.callbacks]) {
       for (const request of [...registry.keys()]) {
         if (!stillRunning.includes(request)) run(registry, request);

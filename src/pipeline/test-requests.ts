@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { pino } from "pino";
 import { parseRequestHead } from "../protocol/request-head.js";
 import { classifyRoute } from "../routing/routes.js";
+import { BodyBudget } from "./body-budget.js";
 import { ExchangeEnds } from "./exchange-ends.js";
 import type { ProxyRequest } from "./proxy-request.js";
 
@@ -21,4 +22,9 @@ export function testRequest(headText: string, body?: Buffer | string, seq = 1): 
     sendContinue: () => {},
     exchangeEnds: new ExchangeEnds(),
   };
+}
+
+/** Body limits for stage tests: `maxBodyBytes` per body, a budget of four such bodies. */
+export function testBodyLimits(maxBodyBytes: number): { maxBodyBytes: number; budget: BodyBudget } {
+  return { maxBodyBytes, budget: new BodyBudget(4 * maxBodyBytes) };
 }

@@ -1,12 +1,12 @@
 // Bounded load through one proxy process: many concurrent connections of
 // mixed kinds with zero errors and every create labelled, then thousands of
 // short connections without leaking file descriptors.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { useDindAndProxy } from "./support/dind-with-proxy.js";
 import { BUSYBOX_IMAGE, type Dind, dockerApi } from "./support/dind.js";
 import { createRequest, LABEL_NAME, LABEL_VALUE } from "./support/hardening/smuggle.js";
-import type { ProxyProcess } from "./support/proxy-process.js";
+import { type ProxyProcess, startProxyProcess } from "./support/proxy-process.js";
 import { parseHead, RawConnection } from "./support/raw-http.js";
 import { writeTar } from "./support/tar-stream.js";
 
@@ -80,6 +80,74 @@ describe("load through one proxy", () => {
       for (const connection of idle) connection.close();
     }
   }, 180_000);
+
+  it("holds at most --max-buffered (64 MiB by default) of bodies to rewrite: 24 clients each sending 15 MiB of a 16 MiB create", async () => {
+    const pid = proxy.child.pid!;
+    const status = () => readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status())![1]);
+    // The peak from now on (the test before left the proxy's heap large).
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    const startKb = kb("VmRSS");
+    const length = 16 * 1024 * 1024 - 1;
+    const opening = Buffer.from(`{"Image":"${BUSYBOX_IMAGE}","Env":["X=`);
+    const filler = Buffer.alloc(1024 * 1024, "x");
+    const senders = await Promise.all(Array.from({ length: 24 }, () => RawConnection.open(proxy.socketPath)));
+    try {
+      for (const sender of senders) {
+        sender.write(`POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`);
+        sender.write(opening);
+        for (let mib = 0; mib < 15; mib++) sender.write(filler);
+      }
+      // The proxy reads what its budget has room for (four bodies); the
+      // rest stays in the senders and the kernel's socket buffers.
+      let peakKb = 0;
+      for (let sample = 0; sample < 40; sample++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        peakKb = Math.max(peakKb, kb("VmHWM"));
+      }
+      // Without the budget, all 24 bodies (360 MiB) were read in.
+      expect(peakKb - startKb).toBeLessThan(160 * 1024);
+    } finally {
+      for (const sender of senders) sender.close();
+    }
+    // The shares of the bodies whose clients left are back: a create goes through at once
+    // (it would wait 30 s and get 503 otherwise).
+    const startedAt = Date.now();
+    await createOnce();
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
+  }, 120_000);
+
+  it("a body with no room left waits for the one ahead instead of failing: both creates are made, labelled", async () => {
+    const small = await startProxyProcess({ dockerSocket: dind.socketPath, args: ["--max-body", "1m", "--max-buffered", "1m"], built: true });
+    const body = Buffer.from(JSON.stringify({ Image: BUSYBOX_IMAGE, Cmd: ["true"], Env: [`X=${"x".repeat(800 * 1024)}`] }));
+    const head = `POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const [ahead, behind] = [await RawConnection.open(small.socketPath), await RawConnection.open(small.socketPath)];
+    try {
+      ahead.write(head);
+      ahead.write(body.subarray(0, 400 * 1024));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      behind.write(head);
+      behind.write(body);
+      const behindAnswer = behind.readResponse({ timeoutMs: 30_000 });
+      let behindAnswered = false;
+      void behindAnswer.then(() => (behindAnswered = true));
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(behindAnswered).toBe(false);
+      ahead.write(body.subarray(400 * 1024));
+      const answers = [await ahead.readResponse({ timeoutMs: 30_000 }), await behindAnswer];
+      expect(answers.map((answer) => answer.status)).toEqual([201, 201]);
+      for (const answer of answers) {
+        const id = (JSON.parse(answer.body.toString()) as { Id: string }).Id;
+        const inspected = JSON.parse((await dockerApi(dind.socketPath, "GET", `/containers/${id}/json`)).body) as { Config: { Labels: Record<string, string> } };
+        expect(inspected.Config.Labels[LABEL_NAME]).toBe(LABEL_VALUE);
+        await dockerApi(dind.socketPath, "DELETE", `/containers/${id}?force=1`);
+      }
+    } finally {
+      ahead.close();
+      behind.close();
+      await small.stop();
+    }
+  }, 120_000);
 
   it("serves 1000 concurrent connections (pings, creates, event streams) without an error, every create labelled", async () => {
     const streams = await Promise.all(Array.from({ length: 100 }, () => openEvents()));

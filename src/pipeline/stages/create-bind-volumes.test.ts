@@ -5,7 +5,7 @@ import type { BindVolume } from "../../rewrite/bind-volumes.js";
 import { pipelineOf } from "../stage.js";
 import { defaultStages } from "../default-stages.js";
 import type { ProxyRequest } from "../proxy-request.js";
-import { testRequest } from "../test-requests.js";
+import { testBodyLimits, testRequest } from "../test-requests.js";
 import { firstValueFrom, of } from "rxjs";
 import { VolumeHolds } from "../volume-holds.js";
 import { createBindVolumesStage, volumeCreator } from "./create-bind-volumes.js";
@@ -174,7 +174,7 @@ describe("guard-held-volumes with create-bind-volumes", () => {
 
   it("a delete of a name a create uses (any API version, percent-encoded), or a prune, waits until the create's exchange is over", async () => {
     const holds = new VolumeHolds();
-    const guard = guardHeldVolumesStage(holds, 1 << 20);
+    const guard = guardHeldVolumesStage(holds, testBodyLimits(1 << 20));
     const creating = bindCreate("cache");
     await createBindVolumesStage(async () => {}, holds).process(creating);
     const waiting = ["/volumes/cache", "/v1.41/volumes/cache?force=1", "/volumes/c%61che"].map((target) => guard.process(deleteOf(target)));
@@ -190,7 +190,7 @@ describe("guard-held-volumes with create-bind-volumes", () => {
 
   it("a create needing a name that a delete or prune under way may remove waits for its answer before it creates anything", async () => {
     const holds = new VolumeHolds();
-    const guard = guardHeldVolumesStage(holds, 1 << 20);
+    const guard = guardHeldVolumesStage(holds, testBodyLimits(1 << 20));
     const created: string[] = [];
     const stage = createBindVolumesStage(async (volume) => void created.push(volume.name), holds);
     const deleting = guard.process(deleteOf("/volumes/cache")) as ProxyRequest;
@@ -216,7 +216,7 @@ describe("guard-held-volumes with create-bind-volumes", () => {
       const holds = new VolumeHolds(5_000);
       const stage = createBindVolumesStage(async () => {}, holds);
       await stage.process(bindCreate("cache"));
-      const prune = guardHeldVolumesStage(holds, 1 << 20).process(testRequest(PRUNE_HEAD));
+      const prune = guardHeldVolumesStage(holds, testBodyLimits(1 << 20)).process(testRequest(PRUNE_HEAD));
       const outcome = Promise.resolve(prune).catch((error: unknown) => error);
       await vi.advanceTimersByTimeAsync(5_000);
       expect(await outcome).toMatchObject({ code: "DCP_VOLUME_HELD", status: 409 });
@@ -227,7 +227,7 @@ describe("guard-held-volumes with create-bind-volumes", () => {
 
   it("a delete or prune claims only once every earlier exchange on its connection is over, and asks for its answer before the next request", async () => {
     const holds = new VolumeHolds();
-    const guard = guardHeldVolumesStage(holds, 1 << 20);
+    const guard = guardHeldVolumesStage(holds, testBodyLimits(1 << 20));
     for (const head of ["DELETE /volumes/cache HTTP/1.1\r\n\r\n", PRUNE_HEAD]) {
       // Two requests of one connection: they share its ExchangeEnds.
       const first = testRequest("GET /_ping HTTP/1.1\r\n\r\n", undefined, 1);
@@ -248,7 +248,7 @@ describe("guard-held-volumes with create-bind-volumes", () => {
     const holds = new VolumeHolds();
     await createBindVolumesStage(async () => {}, holds).process(bindCreate("cache"));
     const request = testRequest("delete /volumes/cache HTTP/1.1\r\n\r\n");
-    expect(guardHeldVolumesStage(holds, 1 << 20).process(request)).toBe(request);
+    expect(guardHeldVolumesStage(holds, testBodyLimits(1 << 20)).process(request)).toBe(request);
     expect(holds.size).toEqual({ inForce: 1, waiting: 0 });
   });
 });

@@ -17,12 +17,12 @@
  */
 import type { ProxyRequest } from "../proxy-request.js";
 import type { Stage } from "../stage.js";
-import { bufferBody } from "./buffer-body.js";
+import { bufferBody, type BodyLimits } from "./buffer-body.js";
 import { claimUntilAnswered, type VolumeClaim, type VolumeHolds } from "../volume-holds.js";
 
 const VOLUME_PATH = /^\/volumes\/(.+)$/;
 
-export function guardHeldVolumesStage(holds: VolumeHolds, maxBodyBytes: number): Stage {
+export function guardHeldVolumesStage(holds: VolumeHolds, bodyLimits: BodyLimits): Stage {
   return {
     name: "guard-held-volumes",
     process(request: ProxyRequest): ProxyRequest | Promise<ProxyRequest> {
@@ -42,7 +42,7 @@ export function guardHeldVolumesStage(holds: VolumeHolds, maxBodyBytes: number):
       // The daemon reads a prune's form body before it prunes: a claim taken
       // before the body is complete would last as long as the client takes
       // to send it. So a prune's body is read first (and sent from memory).
-      if (claim.kind === "prune" && request.head.framing.kind !== "none") return bufferBody(request, maxBodyBytes).then(inTurn);
+      if (claim.kind === "prune" && request.head.framing.kind !== "none") return bufferBody(request, bodyLimits).then(inTurn);
       return inTurn();
     },
   };

@@ -1,6 +1,8 @@
+import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { BodyBudget } from "../body-budget.js";
 import type { ProxyRequest } from "../proxy-request.js";
-import { testRequest } from "../test-requests.js";
+import { testBodyLimits, testRequest } from "../test-requests.js";
 import { bufferBodyStage } from "./buffer-body.js";
 import { classifyStage } from "./classify.js";
 import { injectLabelsStage } from "./inject-labels.js";
@@ -10,7 +12,7 @@ const LABELS = new Map([["Created-Via", "dockerd-ci-proxy"]]);
 
 async function run(request: ProxyRequest): Promise<ProxyRequest> {
   let current = classifyStage.process(request) as ProxyRequest;
-  current = await bufferBodyStage(1024 * 1024).process(current);
+  current = await bufferBodyStage(testBodyLimits(1024 * 1024)).process(current);
   current = injectLabelsStage(LABELS).process(current) as ProxyRequest;
   return serializeStage.process(current) as ProxyRequest;
 }
@@ -141,7 +143,93 @@ describe("the rewrite path", () => {
     const request = classifyStage.process(
       testRequest("POST /networks/create HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n", "x".repeat(5000)),
     ) as ProxyRequest;
-    await expect(bufferBodyStage(1024).process(request)).rejects.toMatchObject({ status: 413, code: "DCP_BODY_TOO_LARGE" });
+    await expect(bufferBodyStage(testBodyLimits(1024)).process(request)).rejects.toMatchObject({ status: 413, code: "DCP_BODY_TOO_LARGE" });
+  });
+
+  describe("with other bodies buffered (the proxy-wide budget)", () => {
+    const createHead = (length: number) => `POST /networks/create HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+    const jsonOf = (length: number) => `{"Name":"${"n".repeat(length - 11)}"}`;
+    /** A classified request whose body the test writes. */
+    const pending = (head: string) => {
+      const body = new PassThrough();
+      const request = classifyStage.process({ ...testRequest(head), body }) as ProxyRequest;
+      return { request, body };
+    };
+
+    it("a body that does not fit waits unread until an exchange ahead is over, then goes on", async () => {
+      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000) };
+      const first = pending(createHead(600));
+      const buffering = bufferBodyStage(limits).process(first.request);
+      const second = pending(createHead(600));
+      let secondDone = false;
+      const secondBuffered = Promise.resolve(bufferBodyStage(limits).process(second.request)).then((request) => {
+        secondDone = true;
+        return request;
+      });
+      first.body.end(jsonOf(600));
+      await buffering;
+      second.body.end(jsonOf(600));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(secondDone).toBe(false);
+      expect(second.body.readableLength).toBe(600); // not read: its bytes stay out of the proxy's memory
+      expect(limits.budget.heldBytes).toBe(600);
+      first.request.exchangeEnds.over(first.request);
+      expect(JSON.parse((await secondBuffered).bufferedBody!.toString())).toEqual({ Name: "n".repeat(589) });
+      second.request.exchangeEnds.over(second.request);
+      expect(limits.budget.heldBytes).toBe(0);
+    });
+
+    it("a connection gone gives back what its bodies held", async () => {
+      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000) };
+      const { request, body } = pending(createHead(600));
+      body.end(jsonOf(600));
+      await bufferBodyStage(limits).process(request);
+      expect(limits.budget.heldBytes).toBe(600);
+      request.exchangeEnds.connectionGone();
+      expect(limits.budget.heldBytes).toBe(0);
+    });
+
+    it("a body pipelined behind an exchange not over yet is read, and takes its share, only once that one is over", async () => {
+      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000) };
+      const earlier = testRequest("POST /containers/x/wait HTTP/1.1\r\n\r\n", undefined, 1);
+      const body = new PassThrough();
+      const pipelined = classifyStage.process({ ...testRequest(createHead(600), undefined, 2), body, exchangeEnds: earlier.exchangeEnds }) as ProxyRequest;
+      const buffering = bufferBodyStage(limits).process(pipelined);
+      body.end(jsonOf(600));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(limits.budget.heldBytes).toBe(0);
+      expect(body.readableLength).toBe(600);
+      earlier.exchangeEnds.over(earlier);
+      expect((await buffering).bufferedBody!.length).toBe(600);
+      expect(limits.budget.heldBytes).toBe(600);
+    });
+
+    it("a body that does not arrive in time is refused with 408, and gives its share back", async () => {
+      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000), receiveLimitMs: 50 };
+      const { request, body } = pending(createHead(600));
+      const buffering = bufferBodyStage(limits).process(request);
+      body.write(jsonOf(600).slice(0, 300));
+      await expect(buffering).rejects.toMatchObject({ status: 408, code: "DCP_BODY_TIMEOUT" });
+      expect(limits.budget.heldBytes).toBe(600);
+      request.exchangeEnds.over(request); // the refusal ends its exchange
+      expect(limits.budget.heldBytes).toBe(0);
+    });
+
+    it("a chunked body that outgrows the room left is refused with 503", async () => {
+      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000) };
+      const { request: holder, body: holderBody } = pending(createHead(600));
+      holderBody.end(jsonOf(600));
+      await bufferBodyStage(limits).process(holder);
+      const { request, body } = pending("POST /networks/create HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+      const buffering = bufferBodyStage(limits).process(request);
+      body.write(`12c\r\n${"x".repeat(300)}\r\n`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(limits.budget.heldBytes).toBe(600 + 307);
+      body.write(`c8\r\n${"x".repeat(200)}\r\n`);
+      await expect(buffering).rejects.toMatchObject({ status: 503, code: "DCP_PROXY_BUSY" });
+      request.exchangeEnds.over(request); // the refusal ends its exchange
+      expect(limits.budget.heldBytes).toBe(600);
+    });
   });
 
   it("answers Expect: 100-continue itself and does not forward the expectation", async () => {
