@@ -70,7 +70,7 @@ async function main(): Promise<number> {
 }
 
 async function startMetrics(proxy: RunningProxy, address: MetricsAddress): Promise<{ close(): void }> {
-  const metrics = new ProxyMetrics(() => proxy.hijackedSessions());
+  const metrics = new ProxyMetrics(proxy);
   proxy.exchanges$.subscribe((exchange) => metrics.record(exchange));
   return serveMetrics(metrics, address);
 }

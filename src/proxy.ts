@@ -11,11 +11,12 @@ import { type ConnectionHandle, handleConnection } from "./connection.js";
 import { daemonClient } from "./daemon-client.js";
 import { headersForLog } from "./logging.js";
 import type { Stage } from "./pipeline/stage.js";
+import { BodyBudget, defaultMaxBuffered } from "./pipeline/body-budget.js";
 import { defaultStages, type InjectionConfig } from "./pipeline/default-stages.js";
 import type { Exchange } from "./sinks/response-relay.js";
 import { listenSocket } from "./sources/listen-socket.js";
 
-export interface ProxyConfig extends Omit<InjectionConfig, "cgroupParent" | "daemon"> {
+export interface ProxyConfig extends Omit<InjectionConfig, "cgroupParent" | "daemon" | "bodyBudget"> {
   readonly dockerSocket: string;
   readonly listenSocket: string;
   /** File mode of the listen socket (default 0o660). */
@@ -44,6 +45,8 @@ export interface RunningProxy {
   readonly exchanges$: Subject<Exchange>;
   /** Raw streams (attach, exec, BuildKit sessions) open right now. */
   hijackedSessions(): number;
+  /** Bytes of request bodies held for rewriting right now, and bodies waiting for room (`--max-buffered`). */
+  bufferedBodies(): { readonly heldBytes: number; readonly waiting: number };
   /** Stops accepting, lets requests in flight finish (up to the grace period), closes the rest. */
   stop(): Promise<void>;
 }
@@ -54,7 +57,8 @@ export const DEFAULT_MAX_HEADER_BYTES = 256 * 1024;
 export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   const log = config.log;
   const cgroupParent = await resolveCgroupParent(config.cgroupParent ?? { mode: "off" }, { dockerSocket: config.dockerSocket, log });
-  const stages = defaultStages({ ...config, cgroupParent, daemon: daemonClient(config.dockerSocket) }, config.extraStages ?? []);
+  const bodyBudget = new BodyBudget(config.maxBufferedBytes ?? defaultMaxBuffered(config.maxBodyBytes));
+  const stages = defaultStages({ ...config, cgroupParent, daemon: daemonClient(config.dockerSocket), bodyBudget }, config.extraStages ?? []);
   const listening = await listenSocket({ path: config.listenSocket, mode: config.listenMode, gid: config.listenGid });
   const handles = new Set<ConnectionHandle>();
   const exchanges$ = new Subject<Exchange>();
@@ -113,6 +117,9 @@ export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
       let open = 0;
       for (const handle of handles) if (handle.hijacked) open++;
       return open;
+    },
+    bufferedBodies() {
+      return { heldBytes: bodyBudget.heldBytes, waiting: bodyBudget.waitingCount };
     },
     stop() {
       stopping ??= drain();

@@ -9,9 +9,19 @@ function exchange(head: string, status: number, extra: Partial<Exchange> = {}): 
   return { request: testRequest(head), status, bytesOut: 100, hijacked: false, durationMs: 1, ...extra };
 }
 
+function gauges(hijacked: number, heldBytes = 0, waiting = 0) {
+  return { hijackedSessions: () => hijacked, bufferedBodies: () => ({ heldBytes, waiting }) };
+}
+
 describe("ProxyMetrics", () => {
+  it("shows the bodies buffered now and those waiting for room", () => {
+    const text = new ProxyMetrics(gauges(0, 4096, 3)).render();
+    expect(text).toMatch(/^dcp_buffered_body_bytes 4096$/m);
+    expect(text).toMatch(/^dcp_bodies_waiting 3$/m);
+  });
+
   it("counts requests by kind, method and status, never by path", () => {
-    const metrics = new ProxyMetrics(() => 2);
+    const metrics = new ProxyMetrics(gauges(2));
     metrics.record(exchange("GET /containers/abc123/json HTTP/1.1\r\n\r\n", 200));
     metrics.record(exchange("GET /containers/def456/json HTTP/1.1\r\n\r\n", 200));
     const text = metrics.render();
@@ -22,7 +32,7 @@ describe("ProxyMetrics", () => {
   });
 
   it("counts accepted labelled creations and refusals by code", () => {
-    const metrics = new ProxyMetrics(() => 0);
+    const metrics = new ProxyMetrics(gauges(0));
     const created = exchange("POST /containers/create HTTP/1.1\r\n\r\n", 201);
     created.request.injection.labels = new Map([["a", "b"]]);
     metrics.record(created);

@@ -7,13 +7,21 @@ import type { Exchange } from "../sinks/response-relay.js";
 
 type Key = string;
 
+/** What the metrics read from the running proxy when scraped. */
+export interface ProxyGauges {
+  /** Raw streams (attach, exec, BuildKit) open now. */
+  hijackedSessions(): number;
+  /** Bytes of request bodies buffered for rewriting now, and bodies waiting for room (`--max-buffered`). */
+  bufferedBodies(): { readonly heldBytes: number; readonly waiting: number };
+}
+
 export class ProxyMetrics {
   private readonly requests = new Map<Key, number>();
   private readonly refusals = new Map<Key, number>();
   private labelled = 0;
   private bytesOut = 0;
 
-  constructor(private readonly hijackedSessions: () => number) {}
+  constructor(private readonly gauges: ProxyGauges) {}
 
   record(exchange: Exchange): void {
     const { request } = exchange;
@@ -29,6 +37,7 @@ export class ProxyMetrics {
 
   /** The exposition text. */
   render(): string {
+    const buffered = this.gauges.bufferedBodies();
     return [
       "# HELP dcp_requests_total Requests answered, by API call kind, method and status.",
       "# TYPE dcp_requests_total counter",
@@ -41,10 +50,16 @@ export class ProxyMetrics {
       ...series("dcp_refusals_total", this.refusals),
       "# HELP dcp_hijacked_sessions Raw streams (attach, exec, BuildKit) open now.",
       "# TYPE dcp_hijacked_sessions gauge",
-      `dcp_hijacked_sessions ${this.hijackedSessions()}`,
+      `dcp_hijacked_sessions ${this.gauges.hijackedSessions()}`,
       "# HELP dcp_response_bytes_total Bytes relayed to clients (heads, bodies and raw streams).",
       "# TYPE dcp_response_bytes_total counter",
       `dcp_response_bytes_total ${this.bytesOut}`,
+      "# HELP dcp_buffered_body_bytes Bytes of request bodies held for rewriting now (at most --max-buffered).",
+      "# TYPE dcp_buffered_body_bytes gauge",
+      `dcp_buffered_body_bytes ${buffered.heldBytes}`,
+      "# HELP dcp_bodies_waiting Request bodies waiting for room under --max-buffered now.",
+      "# TYPE dcp_bodies_waiting gauge",
+      `dcp_bodies_waiting ${buffered.waiting}`,
       "",
     ].join("\n");
   }

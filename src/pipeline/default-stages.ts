@@ -30,6 +30,8 @@ export interface InjectionConfig {
    * least `maxBodyBytes`. Default: four times `maxBodyBytes`.
    */
   readonly maxBufferedBytes?: number | undefined;
+  /** The budget itself, to share or watch it (the proxy's metrics); made from `maxBufferedBytes` when absent. */
+  readonly bodyBudget?: BodyBudget | undefined;
   /** The parent every created container gets (resolved at startup); undefined: feature off. */
   readonly cgroupParent?: CgroupParentResolution | undefined;
   /**
@@ -44,7 +46,7 @@ export interface InjectionConfig {
 
 export function defaultStages(config: InjectionConfig, extraStages: readonly Stage[] = []): Stage[] {
   const holds = new VolumeHolds();
-  const bodyLimits = { maxBodyBytes: config.maxBodyBytes, budget: new BodyBudget(config.maxBufferedBytes ?? defaultMaxBuffered(config.maxBodyBytes)) };
+  const bodyLimits = { maxBodyBytes: config.maxBodyBytes, budget: config.bodyBudget ?? new BodyBudget(config.maxBufferedBytes ?? defaultMaxBuffered(config.maxBodyBytes)) };
   return [
     classifyStage,
     guardHeldVolumesStage(holds, bodyLimits),

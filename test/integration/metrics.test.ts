@@ -61,4 +61,24 @@ describe("metrics", () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await scrape()).body).toMatch(/^dcp_hijacked_sessions 0$/m);
   });
+
+  it("shows the request bodies held for rewriting, and gives them back when their client goes", async () => {
+    const holder = await RawConnection.open(proxy.socketPath);
+    holder.write(`POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"Image":"`);
+    const deadline = Date.now() + 10_000;
+    let held = "";
+    while (Date.now() < deadline && !/^dcp_buffered_body_bytes 5000$/m.test(held)) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      held = (await scrape()).body;
+    }
+    expect(held).toMatch(/^dcp_buffered_body_bytes 5000$/m);
+    expect(held).toMatch(/^dcp_bodies_waiting 0$/m);
+    holder.close();
+    let after = "";
+    while (Date.now() < deadline && !/^dcp_buffered_body_bytes 0$/m.test(after)) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      after = (await scrape()).body;
+    }
+    expect(after).toMatch(/^dcp_buffered_body_bytes 0$/m);
+  });
 });
