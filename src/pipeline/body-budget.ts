@@ -13,9 +13,10 @@
  * try again), well before the usual 60 s client timeouts.
  *
  * A chunked body declares no length: it grows its share chunk by chunk, and
- * is refused at once when the next chunk does not fit. It cannot wait while
- * it holds a part: bodies each holding a part and waiting for more could
- * wait for each other.
+ * is refused at once when the next chunk does not fit, or when a body waits
+ * for room (the room freed is that body's). It cannot wait while it holds a
+ * part: bodies each holding a part and waiting for more could wait for each
+ * other.
  *
  * What a body holds comes back when its exchange is over (exchange-ends.ts),
  * by then the daemon has read it; or when its connection is gone.
