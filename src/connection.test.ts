@@ -305,3 +305,22 @@ describe("a body the reader ends with an error while a stage awaits something", 
     await until("the ping's answer", () => answer.includes("not here"));
   });
 });
+
+describe("a rewritten body once sent", () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it("is let go by the request: a client that never reads its answer keeps the request, not the body", async () => {
+    const { proxy } = await startProxyAndDaemon(cleanups);
+    const body = JSON.stringify({ Name: "n1" });
+    const client = send(proxy.path, `POST /networks/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    cleanups.push(() => void client.destroy());
+    await until("the answer", () => proxy.exchanges.length === 1);
+    const request = proxy.exchanges[0]!.request;
+    expect(request.injection.labels).toBeDefined(); // it was rewritten
+    expect(request.bufferedBody).toBeUndefined();
+    expect(request.rewrite.body).toBeUndefined();
+  });
+});

@@ -48,7 +48,7 @@ describe("ExchangeEnds", () => {
     expect(calls).toEqual(["in stages", "sent"]);
   });
 
-  it("whenSettled: runs when the exchange is over, or for every exchange when the connection goes, and keeps no answer owed", () => {
+  it("whenSettled: runs when the answer begins or the exchange is over, or for every exchange when the connection goes, and keeps no answer owed", () => {
     const ends = new ExchangeEnds();
     const calls: string[] = [];
     const answered = request(1);
@@ -56,6 +56,8 @@ describe("ExchangeEnds", () => {
     ends.whenSettled(answered, () => calls.push("answered"));
     ends.whenSettled(sent, () => calls.push("sent"));
     expect(ends.watches(sent)).toBe(false);
+    ends.answered(answered);
+    expect(calls).toEqual(["answered"]);
     ends.over(answered);
     expect(calls).toEqual(["answered"]);
     ends.connectionGone([sent]); // still running at the daemon: a whenOver would wait, this does not

@@ -51,11 +51,13 @@ export class ExchangeEnds {
   }
 
   /**
-   * Calls `callback` once, when the exchange of `request` is over or its
-   * connection is gone, even while the proxy still reads the daemon's
-   * answer to it for a claim (see connectionGone). Unlike whenOver, it does
-   * not make the proxy read on for that answer: for bookkeeping that may end
-   * with the client (the memory a buffered body takes, body-budget.ts).
+   * Calls `callback` once, at the first of: the daemon's answer to `request`
+   * begins, its exchange is over, or its connection is gone (even while the
+   * proxy still reads the daemon's answer to it for a claim, see
+   * connectionGone). Unlike whenAnswered and whenOver, it does not make the
+   * proxy read on for that answer. For what the daemon is done with once it
+   * answers, whatever the client does with the answer: the memory a
+   * buffered body takes (body-budget.ts).
    */
   whenSettled(request: ProxyRequest, callback: () => void): void {
     this.register(this.settleCallbacks, request, callback);
@@ -69,6 +71,7 @@ export class ExchangeEnds {
   /** The daemon's answer to `request` has begun. */
   answered(request: ProxyRequest): void {
     if (this.answerCallbacks.size > 0) run(this.answerCallbacks, request);
+    if (this.settleCallbacks.size > 0) run(this.settleCallbacks, request);
   }
 
   /**
@@ -140,7 +143,11 @@ function run(registry: Map<ProxyRequest, Array<() => void>>, request: ProxyReque
   for (const callback of registered) callback();
 }
 
-function connectionGone(): ProxyError {
-  // Never sent: there is nobody to send it to. 499 is nginx's "client closed request".
-  return new ProxyError("DCP_CLIENT_GONE", 499, "the client connection is gone");
+/**
+ * For a request that will never be sent: its client is gone, or the daemon
+ * ended the connection (then the client gets it, and the connection closes).
+ * 499 is nginx's "client closed request".
+ */
+export function connectionGone(): ProxyError {
+  return new ProxyError("DCP_CLIENT_GONE", 499, "the connection ended before this request could be sent to the daemon");
 }

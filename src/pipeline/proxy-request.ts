@@ -39,7 +39,11 @@ export interface ProxyRequest {
   plan?: RewritePlan;
   /** Tells a client that sent `Expect: 100-continue` to go on, in response order. */
   readonly sendContinue: () => void;
-  /** The whole body content (chunk framing removed), once a stage has buffered it. */
+  /**
+   * The whole body content (chunk framing removed), once a stage has
+   * buffered it. The sink lets go of it (and of `rewrite.body`) once it has
+   * written it to the daemon.
+   */
   bufferedBody?: Buffer;
   /**
    * What the inject stages decided to write into the request; the serialize

@@ -95,6 +95,11 @@ export class DaemonSink {
       if (request.rewrite.body) {
         if (request.rewrite.body.length > 0) upstream.write(request.rewrite.body);
         upstream.uncork();
+        // The socket has its own reference until the bytes are out. The
+        // request lives on until its answer is read to the end, which a
+        // client that never reads it would make forever: the body must not.
+        delete request.rewrite.body;
+        delete request.bufferedBody;
         sent();
         return;
       }

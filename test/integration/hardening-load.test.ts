@@ -117,6 +117,59 @@ describe("load through one proxy", () => {
     expect(Date.now() - startedAt).toBeLessThan(10_000);
   }, 120_000);
 
+  it("stops reading a body to rewrite once the daemon has ended its connection (Connection: close before it)", async () => {
+    const pid = proxy.child.pid!;
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    const startKb = kb("VmRSS");
+    const filler = Buffer.alloc(1024 * 1024, "x");
+    const senders = await Promise.all(Array.from({ length: 16 }, () => RawConnection.open(proxy.socketPath)));
+    try {
+      for (const sender of senders) {
+        // The daemon answers the ping and ends the connection: the create behind it can never be sent.
+        sender.write("GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
+        sender.write(`POST /networks/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${16 * 1024 * 1024}\r\n\r\n{"Name":"`);
+        for (let mib = 0; mib < 15; mib++) sender.write(filler);
+      }
+      let peakKb = 0;
+      for (let sample = 0; sample < 30; sample++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        peakKb = Math.max(peakKb, kb("VmHWM"));
+      }
+      // Reading on (uncounted, as the budget had let the body go) took in 16 x 15 MiB.
+      expect(peakKb - startKb).toBeLessThan(100 * 1024);
+    } finally {
+      for (const sender of senders) sender.close();
+    }
+  }, 60_000);
+
+  it("a client that never reads its answer holds no share of the budget: the next large create goes through at once", async () => {
+    const small = await startProxyProcess({ dockerSocket: dind.socketPath, args: ["--max-body", "1m", "--max-buffered", "1m"], built: true });
+    const volume = `budget-unread-${process.pid}`;
+    const network = `budget-probe-${process.pid}`;
+    // The daemon's answer repeats the labels: about 900 KiB that this client never reads.
+    const volumeBody = JSON.stringify({ Name: volume, Labels: { big: "v".repeat(900 * 1024) } });
+    const silent = await RawConnection.open(small.socketPath);
+    try {
+      silent.socket.pause();
+      silent.write(`POST /volumes/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${volumeBody.length}\r\n\r\n${volumeBody}`);
+      const deadline = Date.now() + 20_000;
+      while ((await dockerApi(dind.socketPath, "GET", `/volumes/${volume}`)).status !== 200 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const probeBody = JSON.stringify({ Name: network, Labels: { big: "n".repeat(900 * 1024) } });
+      const startedAt = Date.now();
+      const probe = await dockerApi(small.socketPath, "POST", "/networks/create", probeBody);
+      expect(probe.status).toBe(201);
+      expect(Date.now() - startedAt).toBeLessThan(10_000);
+    } finally {
+      silent.close();
+      await small.stop();
+      await dockerApi(dind.socketPath, "DELETE", `/networks/${network}`);
+      await dockerApi(dind.socketPath, "DELETE", `/volumes/${volume}`);
+    }
+  }, 120_000);
+
   it("a body with no room left waits for the one ahead instead of failing: both creates are made, labelled", async () => {
     const small = await startProxyProcess({ dockerSocket: dind.socketPath, args: ["--max-body", "1m", "--max-buffered", "1m"], built: true });
     const body = Buffer.from(JSON.stringify({ Image: BUSYBOX_IMAGE, Cmd: ["true"], Env: [`X=${"x".repeat(800 * 1024)}`] }));

@@ -12,6 +12,7 @@ import type { Readable } from "node:stream";
 import { RequestRefusedError, RewriteError } from "../../errors.js";
 import { decodeChunked } from "../../protocol/chunked.js";
 import type { BodyBudget, BodyLease } from "../body-budget.js";
+import { connectionGone } from "../exchange-ends.js";
 import type { ProxyRequest } from "../proxy-request.js";
 import type { Stage } from "../stage.js";
 
@@ -62,9 +63,16 @@ export async function bufferBody(request: ProxyRequest, limits: BodyLimits): Pro
   // A known length takes its whole share before a byte is read (it may wait
   // for it); a chunked body grows its share as it arrives.
   const lease = await budget.lease(framing.kind === "length" ? framing.length : 0);
-  // Given back when the exchange is over (the daemon has read the body by
-  // then), or when the client is gone.
-  request.exchangeEnds.whenSettled(request, lease.release);
+  // Given back when the daemon's answer begins (it has read the body by
+  // then; the sink has let go of it once written), or the exchange is over
+  // without one, or the connection is gone. A read still under way then
+  // stops: what it would hold is no longer counted.
+  const reading = new AbortController();
+  request.exchangeEnds.whenSettled(request, () => {
+    lease.release();
+    reading.abort();
+  });
+  if (reading.signal.aborted) throw connectionGone();
   if (request.head.expectsContinue) {
     // The client waits for this before sending the body we need to read.
     request.sendContinue();
@@ -75,6 +83,7 @@ export async function bufferBody(request: ProxyRequest, limits: BodyLimits): Pro
     limit: framing.kind === "chunked" ? maxBodyBytes * 2 + 4096 : maxBodyBytes,
     growing: framing.kind === "chunked" ? { budget, lease } : undefined,
     timeLimitMs: limits.receiveLimitMs ?? BODY_RECEIVE_LIMIT_MS,
+    signal: reading.signal,
   });
   const content = framing.kind === "chunked" ? decodeChunked(raw) : raw;
   if (content.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
@@ -89,9 +98,11 @@ interface ReadLimits {
   readonly growing: { budget: BodyBudget; lease: BodyLease } | undefined;
   /** The whole body arrives within this, or 408: a body held back would hold its share of the budget. */
   readonly timeLimitMs: number;
+  /** Stops the read (its share was given back: the connection is gone). */
+  readonly signal: AbortSignal;
 }
 
-function readAll(body: Readable, { limit, growing, timeLimitMs }: ReadLimits): Promise<Buffer> {
+function readAll(body: Readable, { limit, growing, timeLimitMs, signal }: ReadLimits): Promise<Buffer> {
   // Ended with an error while the stage waited (its reader answers the cause): it emits nothing more.
   if (body.errored) return Promise.reject(body.errored);
   return new Promise((resolve, reject) => {
@@ -123,13 +134,19 @@ function readAll(body: Readable, { limit, growing, timeLimitMs }: ReadLimits): P
       cleanup();
       reject(error);
     };
+    const onAbort = () => {
+      cleanup();
+      reject(connectionGone());
+    };
     const cleanup = () => {
       clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
       body.off("data", onData);
       body.off("end", onEnd);
       body.off("error", onError);
       body.pause();
     };
+    signal.addEventListener("abort", onAbort, { once: true });
     body.on("data", onData);
     body.once("end", onEnd);
     body.once("error", onError);

@@ -172,6 +172,15 @@ describe("guard-held-volumes with create-bind-volumes", () => {
   const deleteOf = (target: string) => testRequest(`DELETE ${target} HTTP/1.1\r\nHost: d\r\n\r\n`);
   const PRUNE_HEAD = "POST /volumes/prune HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
 
+  it("refuses at once a prune with a body that asks to Upgrade (its body would end only with the daemon's answer)", async () => {
+    const guard = guardHeldVolumesStage(new VolumeHolds(), testBodyLimits(1 << 20));
+    const prune = testRequest("POST /volumes/prune HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 2\r\n\r\n", "{}");
+    expect(() => guard.process(prune)).toThrow(expect.objectContaining({ status: 400, code: "DCP_BAD_REQUEST" }));
+    // Without a body it is sent as before (a delete or prune with Upgrade does not stall its connection).
+    const bodiless = testRequest("POST /volumes/prune HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+    await expect(Promise.resolve(guard.process(bodiless))).resolves.toBe(bodiless);
+  });
+
   it("a delete of a name a create uses (any API version, percent-encoded), or a prune, waits until the create's exchange is over", async () => {
     const holds = new VolumeHolds();
     const guard = guardHeldVolumesStage(holds, testBodyLimits(1 << 20));

@@ -15,6 +15,7 @@
  * Methods are compared exactly, as the daemon's router does: "delete" is
  * not a DELETE to it.
  */
+import { RequestRefusedError } from "../../errors.js";
 import type { ProxyRequest } from "../proxy-request.js";
 import type { Stage } from "../stage.js";
 import { bufferBody, type BodyLimits } from "./buffer-body.js";
@@ -42,7 +43,13 @@ export function guardHeldVolumesStage(holds: VolumeHolds, bodyLimits: BodyLimits
       // The daemon reads a prune's form body before it prunes: a claim taken
       // before the body is complete would last as long as the client takes
       // to send it. So a prune's body is read first (and sent from memory).
-      if (claim.kind === "prune" && request.head.framing.kind !== "none") return bufferBody(request, bodyLimits).then(inTurn);
+      if (claim.kind === "prune" && request.head.framing.kind !== "none") {
+        // With an Upgrade header the reader keeps the body open until the
+        // daemon answers (it might switch protocols), and the body must end
+        // before the prune is sent: refused rather than left to time out.
+        if (route.mayHijack) throw new RequestRefusedError("DCP_BAD_REQUEST", "a volume prune with a body cannot ask to Upgrade the connection");
+        return bufferBody(request, bodyLimits).then(inTurn);
+      }
       return inTurn();
     },
   };

@@ -215,6 +215,36 @@ describe("the rewrite path", () => {
       expect(limits.budget.heldBytes).toBe(0);
     });
 
+    it("gives its share back when the daemon's answer begins, however slowly the client reads the answer", async () => {
+      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000) };
+      const { request, body } = pending(createHead(600));
+      body.end(jsonOf(600));
+      await bufferBodyStage(limits).process(request);
+      expect(limits.budget.heldBytes).toBe(600);
+      request.exchangeEnds.answered(request);
+      expect(limits.budget.heldBytes).toBe(0);
+      expect(request.exchangeEnds.watches(request)).toBe(false); // a closed client's connection need not read on for it
+    });
+
+    it("stops reading a body, and holds nothing, once its connection is gone (the client, or the daemon's end)", async () => {
+      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000) };
+      const { request, body } = pending(createHead(600));
+      const buffering = bufferBodyStage(limits).process(request);
+      body.write(jsonOf(600).slice(0, 300));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      request.exchangeEnds.connectionGone();
+      await expect(buffering).rejects.toMatchObject({ code: "DCP_CLIENT_GONE" });
+      expect(limits.budget.heldBytes).toBe(0);
+      expect(body.listenerCount("data")).toBe(0);
+      // Gone before its share was granted: it reads nothing at all.
+      const late = pending(createHead(600));
+      late.request.exchangeEnds.connectionGone();
+      late.body.end(jsonOf(600));
+      await expect(bufferBodyStage(limits).process(late.request)).rejects.toMatchObject({ code: "DCP_CLIENT_GONE" });
+      expect(late.body.readableLength).toBe(600);
+      expect(limits.budget.heldBytes).toBe(0);
+    });
+
     it("a chunked body that outgrows the room left is refused with 503", async () => {
       const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000) };
       const { request: holder, body: holderBody } = pending(createHead(600));
