@@ -18,8 +18,10 @@
  * part: bodies each holding a part and waiting for more could wait for each
  * other.
  *
- * What a body holds comes back when its exchange is over (exchange-ends.ts),
- * by then the daemon has read it; or when its connection is gone.
+ * What a body holds comes back when the daemon's answer to it begins (the
+ * daemon has read it by then, and the sink has let go of it), or its
+ * exchange is over without one, or its connection is gone: buffer-body
+ * registers that with exchange-ends.ts.
  */
 import { ProxyError } from "../errors.js";
 

@@ -6,7 +6,7 @@
  * Bodies over the limit are refused with 413 before anything is forwarded,
  * counting bytes as they arrive (a chunked body declares no length). Every
  * buffered body also takes its share of the proxy-wide budget
- * (body-budget.ts) until its exchange is over.
+ * (body-budget.ts) until the daemon's answer to it begins.
  */
 import type { Readable } from "node:stream";
 import { RequestRefusedError, RewriteError } from "../../errors.js";
