@@ -1,6 +1,7 @@
 // Bounded load through one proxy process: many concurrent connections of
-// mixed kinds with zero errors and every create labelled, then thousands of
-// short connections without leaking file descriptors.
+// mixed kinds with zero errors and every create labelled, request bodies to
+// rewrite held under --max-buffered, then thousands of short connections
+// without leaking file descriptors.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { useDindAndProxy } from "./support/dind-with-proxy.js";
@@ -16,6 +17,26 @@ let proxy: ProxyProcess;
 // The compiled proxy, as shipped: these tests measure the process (memory,
 // file descriptors), and tsx's loader would add its own ~33 MB to the RSS.
 useDindAndProxy((started) => ({ dind, proxy } = started), { stopSignal: "SIGKILL", built: true });
+
+/** A `kB` field of /proc/<pid>/status: VmRSS now, VmHWM the peak since resetPeak. */
+function statusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+}
+
+/** Starts VmHWM over from the current RSS. */
+function resetPeak(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, "5");
+}
+
+/** The highest VmHWM over `ms` of samples. */
+async function peakOver(pid: number, ms: number): Promise<number> {
+  let peakKb = 0;
+  for (let waited = 0; waited < ms; waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    peakKb = Math.max(peakKb, statusKb(pid, "VmHWM"));
+  }
+  return peakKb;
+}
 
 function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
@@ -73,7 +94,7 @@ describe("load through one proxy", () => {
       expect((await upload.readResponse({ timeoutMs: 120_000 })).status).toBe(200);
       upload.close();
       await dockerApi(dind.socketPath, "DELETE", `/containers/${id}?force=1`);
-      const peakKb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${proxy.child.pid}/status`, "utf8"))![1]);
+      const peakKb = statusKb(proxy.child.pid!, "VmHWM");
       expect(peakKb).toBeLessThan(150 * 1024);
       expect(idle.every((connection) => !connection.closed)).toBe(true);
     } finally {
@@ -83,11 +104,9 @@ describe("load through one proxy", () => {
 
   it("holds at most --max-buffered (64 MiB by default) of bodies to rewrite: 24 clients each sending 15 MiB of a 16 MiB create", async () => {
     const pid = proxy.child.pid!;
-    const status = () => readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status())![1]);
     // The peak from now on (the test before left the proxy's heap large).
-    writeFileSync(`/proc/${pid}/clear_refs`, "5");
-    const startKb = kb("VmRSS");
+    resetPeak(pid);
+    const startKb = statusKb(pid, "VmRSS");
     const length = 16 * 1024 * 1024 - 1;
     const opening = Buffer.from(`{"Image":"${BUSYBOX_IMAGE}","Env":["X=`);
     const filler = Buffer.alloc(1024 * 1024, "x");
@@ -100,11 +119,7 @@ describe("load through one proxy", () => {
       }
       // The proxy reads what its budget has room for (four bodies); the
       // rest stays in the senders and the kernel's socket buffers.
-      let peakKb = 0;
-      for (let sample = 0; sample < 40; sample++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        peakKb = Math.max(peakKb, kb("VmHWM"));
-      }
+      const peakKb = await peakOver(pid, 4000);
       // Without the budget, all 24 bodies (360 MiB) were read in.
       expect(peakKb - startKb).toBeLessThan(160 * 1024);
     } finally {
@@ -119,9 +134,8 @@ describe("load through one proxy", () => {
 
   it("stops reading a body to rewrite once the daemon has ended its connection (Connection: close before it)", async () => {
     const pid = proxy.child.pid!;
-    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
-    writeFileSync(`/proc/${pid}/clear_refs`, "5");
-    const startKb = kb("VmRSS");
+    resetPeak(pid);
+    const startKb = statusKb(pid, "VmRSS");
     const filler = Buffer.alloc(1024 * 1024, "x");
     const senders = await Promise.all(Array.from({ length: 16 }, () => RawConnection.open(proxy.socketPath)));
     try {
@@ -131,11 +145,7 @@ describe("load through one proxy", () => {
         sender.write(`POST /networks/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${16 * 1024 * 1024}\r\n\r\n{"Name":"`);
         for (let mib = 0; mib < 15; mib++) sender.write(filler);
       }
-      let peakKb = 0;
-      for (let sample = 0; sample < 30; sample++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        peakKb = Math.max(peakKb, kb("VmHWM"));
-      }
+      const peakKb = await peakOver(pid, 3000);
       // Reading on (uncounted, as the budget had let the body go) took in 16 x 15 MiB.
       expect(peakKb - startKb).toBeLessThan(100 * 1024);
     } finally {
