@@ -89,6 +89,17 @@ export class DaemonRefusalError extends ProxyError {
   override readonly name = "DaemonRefusalError";
 }
 
+/**
+ * The proxy has no room for a request now (503, try again): expected under
+ * load, a refusal like any other, not a failure of the proxy.
+ */
+export class ProxyBusyError extends ProxyError {
+  override readonly name = "ProxyBusyError";
+  constructor(message: string) {
+    super("DCP_PROXY_BUSY", 503, message);
+  }
+}
+
 /** Bad command-line or environment configuration (exit code 2). */
 export class ConfigError extends ProxyError {
   override readonly name = "ConfigError";

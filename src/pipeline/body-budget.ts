@@ -23,7 +23,7 @@
  * exchange is over without one, or its connection is gone: buffer-body
  * registers that with exchange-ends.ts.
  */
-import { ProxyError } from "../errors.js";
+import { type ProxyError, ProxyBusyError } from "../errors.js";
 
 /** Long enough for a few large bodies ahead to reach the daemon, short of client timeouts. */
 export const DEFAULT_BUDGET_WAIT_MS = 30_000;
@@ -136,10 +136,8 @@ export class BodyBudget {
     this.grantWaiters();
   }
 
-  busy(bytes: number, what: string): ProxyError {
-    return new ProxyError(
-      "DCP_PROXY_BUSY",
-      503,
+  busy(bytes: number, what: string): ProxyBusyError {
+    return new ProxyBusyError(
       `a request body of ${bytes} bytes ${what} the proxy's memory for bodies it rewrites (--max-buffered, ${this.limitBytes} bytes, ${this.held} held now); try again`,
     );
   }

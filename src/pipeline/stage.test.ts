@@ -2,7 +2,7 @@ import { from, lastValueFrom, toArray } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { DaemonRefusalError, RewriteError } from "../errors.js";
+import { DaemonRefusalError, ProxyBusyError, RewriteError } from "../errors.js";
 import type { ProxyRequest } from "./proxy-request.js";
 import { pipelineOf, type Stage, stageOperator } from "./stage.js";
 import { testRequest } from "./test-requests.js";
@@ -73,7 +73,7 @@ describe("stageOperator", () => {
 });
 
 describe("what a refusal logs", () => {
-  it("logs a stage's own 5xx failure as an error, but not the daemon's 5xx passed on (the access log shows it)", async () => {
+  it("logs a stage's own 5xx failure as an error, but not the daemon's 5xx passed on, nor the proxy being busy (the access log shows those)", async () => {
     const lines: string[] = [];
     const log = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
     const failing = (error: Error): Stage => ({
@@ -88,6 +88,8 @@ describe("what a refusal logs", () => {
     };
     const passedOn = await run(new DaemonRefusalError("DCP_DAEMON_REFUSED", 503, "This node is not a swarm manager."));
     expect(passedOn.refusal?.status).toBe(503);
+    const busy = await run(new ProxyBusyError("no room for this body now"));
+    expect(busy.refusal).toMatchObject({ status: 503, code: "DCP_PROXY_BUSY" });
     expect(lines).toEqual([]);
     const own = await run(new Error("bug"));
     expect(own.refusal?.status).toBe(500);

@@ -9,7 +9,7 @@
  * the process (an RxJS error left unhandled would be rethrown and kill it).
  */
 import { catchError, concatMap, defer, from, map, type MonoTypeOperatorFunction, type Observable, of } from "rxjs";
-import { asProxyError, DaemonRefusalError } from "../errors.js";
+import { asProxyError, DaemonRefusalError, ProxyBusyError } from "../errors.js";
 import type { ProxyRequest } from "./proxy-request.js";
 
 export interface Stage {
@@ -40,8 +40,11 @@ export function stageOperator(stage: Stage): MonoTypeOperatorFunction<ProxyReque
 function refused(request: ProxyRequest, error: unknown, stage: Stage): ProxyRequest {
   const refusal = asProxyError(error);
   // A 5xx is the proxy's own failure, unless it is the daemon's answer passed on
-  // (a 503 from a daemon that is not a swarm manager): that one the access log shows.
-  if (refusal.status >= 500 && !(refusal instanceof DaemonRefusalError)) request.log.error({ err: error, stage: stage.name }, "stage failed");
+  // (a 503 from a daemon that is not a swarm manager) or the proxy being busy
+  // (no room for a body now): those the access log shows.
+  if (refusal.status >= 500 && !(refusal instanceof DaemonRefusalError) && !(refusal instanceof ProxyBusyError)) {
+    request.log.error({ err: error, stage: stage.name }, "stage failed");
+  }
   request.refusal = refusal;
   return request;
 }

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { RewriteError } from "../errors.js";
 import type { JsonValue } from "./json-document.js";
-import { isBlankJson, MAX_NESTING_DEPTH, parseJson, serializeJson } from "./json-document.js";
+import { isBlankJson, MAX_JSON_VALUES, MAX_NESTING_DEPTH, parseJson, serializeJson } from "./json-document.js";
 import { fuzzParams } from "../test-fuzz.js";
 
 const withLoneSurrogatesReplaced = (text: string): string =>
@@ -123,6 +123,16 @@ describe("parseJson", () => {
     expect(() => parse(nested(MAX_NESTING_DEPTH))).not.toThrow();
     expectInvalid(nested(MAX_NESTING_DEPTH + 1));
     expectInvalid(`${'{"a":'.repeat(MAX_NESTING_DEPTH + 1)}1${"}".repeat(MAX_NESTING_DEPTH + 1)}`);
+  });
+
+  it(`accepts ${MAX_JSON_VALUES} values in a document and refuses one more with 413 (each costs memory to rewrite)`, () => {
+    // The object itself is one value.
+    const withElements = (count: number) => Buffer.from(`{"X":[${Array<string>(count).fill("0").join(",")}]}`);
+    expect(() => parseJson(withElements(MAX_JSON_VALUES - 2))).not.toThrow();
+    expect(() => parseJson(withElements(MAX_JSON_VALUES - 1))).toThrow(expect.objectContaining({ status: 413, code: "DCP_BODY_TOO_LARGE" }));
+    // Members' values count too, at any depth.
+    const members = Array.from({ length: MAX_JSON_VALUES }, (_, i) => `"k${i}":{"v":null}`).join(",");
+    expect(() => parseJson(Buffer.from(`{${members}}`))).toThrow(expect.objectContaining({ code: "DCP_BODY_TOO_LARGE" }));
   });
 
   it("accepts exactly what JSON.parse accepts (for well-formed UTF-8 input)", () => {

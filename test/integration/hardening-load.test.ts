@@ -180,6 +180,22 @@ describe("load through one proxy", () => {
     }
   }, 120_000);
 
+  it("refuses with 413 at once a body of millions of tiny JSON values, staying small and serving others", async () => {
+    const pid = proxy.child.pid!;
+    resetPeak(pid);
+    const startKb = statusKb(pid, "VmRSS");
+    // 15 MiB of `0,`: 8 million values, each of which would cost the proxy a parsed object.
+    const tiny = `{"Name":"x","X":[${"0,".repeat(8 * 1024 * 1024 - 16)}0]}`;
+    const startedAt = Date.now();
+    const answer = await dockerApi(proxy.socketPath, "POST", "/networks/create", tiny);
+    expect(answer.status).toBe(413);
+    expect((JSON.parse(answer.body) as { message: string }).message).toMatch(/JSON values/);
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+    // Parsed into a tree, this body took the proxy to 1.6 GB and stalled every connection for 9-15 s.
+    expect(statusKb(pid, "VmHWM") - startKb).toBeLessThan(150 * 1024);
+    await pingOnce();
+  }, 60_000);
+
   it("a body with no room left waits for the one ahead instead of failing: both creates are made, labelled", async () => {
     const small = await startProxyProcess({ dockerSocket: dind.socketPath, args: ["--max-body", "1m", "--max-buffered", "1m"], built: true });
     const body = Buffer.from(JSON.stringify({ Image: BUSYBOX_IMAGE, Cmd: ["true"], Env: [`X=${"x".repeat(800 * 1024)}`] }));
