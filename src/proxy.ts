@@ -11,7 +11,7 @@ import { type ConnectionHandle, handleConnection } from "./connection.js";
 import { daemonClient } from "./daemon-client.js";
 import { headersForLog } from "./logging.js";
 import type { Stage } from "./pipeline/stage.js";
-import { BodyBudget, defaultMaxBuffered } from "./pipeline/body-budget.js";
+import { bodyBudgetFor } from "./pipeline/body-budget.js";
 import { defaultStages, type InjectionConfig } from "./pipeline/default-stages.js";
 import type { Exchange } from "./sinks/response-relay.js";
 import { listenSocket } from "./sources/listen-socket.js";
@@ -57,7 +57,7 @@ export const DEFAULT_MAX_HEADER_BYTES = 256 * 1024;
 export async function startProxy(config: ProxyConfig): Promise<RunningProxy> {
   const log = config.log;
   const cgroupParent = await resolveCgroupParent(config.cgroupParent ?? { mode: "off" }, { dockerSocket: config.dockerSocket, log });
-  const bodyBudget = new BodyBudget(config.maxBufferedBytes ?? defaultMaxBuffered(config.maxBodyBytes));
+  const bodyBudget = bodyBudgetFor(config);
   const stages = defaultStages({ ...config, cgroupParent, daemon: daemonClient(config.dockerSocket), bodyBudget }, config.extraStages ?? []);
   const listening = await listenSocket({ path: config.listenSocket, mode: config.listenMode, gid: config.listenGid });
   const handles = new Set<ConnectionHandle>();

@@ -33,6 +33,11 @@ export function defaultMaxBuffered(maxBodyBytes: number): number {
   return 4 * maxBodyBytes;
 }
 
+/** The budget for these limits: `maxBufferedBytes`, or four bodies of `maxBodyBytes`. */
+export function bodyBudgetFor(limits: { readonly maxBodyBytes: number; readonly maxBufferedBytes?: number | undefined }): BodyBudget {
+  return new BodyBudget(limits.maxBufferedBytes ?? defaultMaxBuffered(limits.maxBodyBytes));
+}
+
 /** A share of the budget, held by one body. */
 export interface BodyLease {
   /** Bytes held now. */

@@ -7,7 +7,7 @@
  */
 import type { CgroupParentResolution } from "../cgroup/cgroup-parent.js";
 import type { DaemonClient } from "../daemon-client.js";
-import { BodyBudget, defaultMaxBuffered } from "./body-budget.js";
+import { type BodyBudget, bodyBudgetFor } from "./body-budget.js";
 import type { Stage } from "./stage.js";
 import { bufferBodyStage } from "./stages/buffer-body.js";
 import { checkRollbackStage } from "./stages/check-rollback.js";
@@ -46,7 +46,7 @@ export interface InjectionConfig {
 
 export function defaultStages(config: InjectionConfig, extraStages: readonly Stage[] = []): Stage[] {
   const holds = new VolumeHolds();
-  const bodyLimits = { maxBodyBytes: config.maxBodyBytes, budget: config.bodyBudget ?? new BodyBudget(config.maxBufferedBytes ?? defaultMaxBuffered(config.maxBodyBytes)) };
+  const bodyLimits = { maxBodyBytes: config.maxBodyBytes, budget: config.bodyBudget ?? bodyBudgetFor(config) };
   return [
     classifyStage,
     guardHeldVolumesStage(holds, bodyLimits),

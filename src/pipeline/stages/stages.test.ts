@@ -148,6 +148,16 @@ describe("the rewrite path", () => {
 
   describe("with other bodies buffered (the proxy-wide budget)", () => {
     const createHead = (length: number) => `POST /networks/create HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+    /** 1000 bytes per body and in all, so that two bodies of 600 do not fit together. */
+    const limitsOf1000 = (receiveLimitMs?: number) => ({ maxBodyBytes: 1000, budget: new BodyBudget(1000), ...(receiveLimitMs ? { receiveLimitMs } : {}) });
+    /** A create of 600 bytes, its body read whole: it holds 600 of the budget. */
+    const buffered600 = async (limits: ReturnType<typeof limitsOf1000>) => {
+      const { request, body } = pending(createHead(600));
+      body.end(jsonOf(600));
+      await bufferBodyStage(limits).process(request);
+      expect(limits.budget.heldBytes).toBe(600);
+      return request;
+    };
     const jsonOf = (length: number) => `{"Name":"${"n".repeat(length - 11)}"}`;
     /** A classified request whose body the test writes. */
     const pending = (head: string) => {
@@ -157,7 +167,7 @@ describe("the rewrite path", () => {
     };
 
     it("a body that does not fit waits unread until an exchange ahead is over, then goes on", async () => {
-      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000) };
+      const limits = limitsOf1000();
       const first = pending(createHead(600));
       const buffering = bufferBodyStage(limits).process(first.request);
       const second = pending(createHead(600));
@@ -180,17 +190,14 @@ describe("the rewrite path", () => {
     });
 
     it("a connection gone gives back what its bodies held", async () => {
-      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000) };
-      const { request, body } = pending(createHead(600));
-      body.end(jsonOf(600));
-      await bufferBodyStage(limits).process(request);
-      expect(limits.budget.heldBytes).toBe(600);
+      const limits = limitsOf1000();
+      const request = await buffered600(limits);
       request.exchangeEnds.connectionGone();
       expect(limits.budget.heldBytes).toBe(0);
     });
 
     it("a body pipelined behind an exchange not over yet is read, and takes its share, only once that one is over", async () => {
-      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000) };
+      const limits = limitsOf1000();
       const earlier = testRequest("POST /containers/x/wait HTTP/1.1\r\n\r\n", undefined, 1);
       const body = new PassThrough();
       const pipelined = classifyStage.process({ ...testRequest(createHead(600), undefined, 2), body, exchangeEnds: earlier.exchangeEnds }) as ProxyRequest;
@@ -205,7 +212,7 @@ describe("the rewrite path", () => {
     });
 
     it("a body that does not arrive in time is refused with 408, and gives its share back", async () => {
-      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000), receiveLimitMs: 50 };
+      const limits = limitsOf1000(50);
       const { request, body } = pending(createHead(600));
       const buffering = bufferBodyStage(limits).process(request);
       body.write(jsonOf(600).slice(0, 300));
@@ -216,18 +223,15 @@ describe("the rewrite path", () => {
     });
 
     it("gives its share back when the daemon's answer begins, however slowly the client reads the answer", async () => {
-      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000) };
-      const { request, body } = pending(createHead(600));
-      body.end(jsonOf(600));
-      await bufferBodyStage(limits).process(request);
-      expect(limits.budget.heldBytes).toBe(600);
+      const limits = limitsOf1000();
+      const request = await buffered600(limits);
       request.exchangeEnds.answered(request);
       expect(limits.budget.heldBytes).toBe(0);
       expect(request.exchangeEnds.watches(request)).toBe(false); // a closed client's connection need not read on for it
     });
 
     it("stops reading a body, and holds nothing, once its connection is gone (the client, or the daemon's end)", async () => {
-      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000) };
+      const limits = limitsOf1000();
       const { request, body } = pending(createHead(600));
       const buffering = bufferBodyStage(limits).process(request);
       body.write(jsonOf(600).slice(0, 300));
@@ -246,10 +250,8 @@ describe("the rewrite path", () => {
     });
 
     it("a chunked body that outgrows the room left is refused with 503", async () => {
-      const limits = { maxBodyBytes: 1000, budget: new BodyBudget(1000) };
-      const { request: holder, body: holderBody } = pending(createHead(600));
-      holderBody.end(jsonOf(600));
-      await bufferBodyStage(limits).process(holder);
+      const limits = limitsOf1000();
+      await buffered600(limits);
       const { request, body } = pending("POST /networks/create HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
       const buffering = bufferBodyStage(limits).process(request);
       body.write(`12c\r\n${"x".repeat(300)}\r\n`);
